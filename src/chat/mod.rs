@@ -1,0 +1,66 @@
+//! The rules of parley: who may do what, input validation, and turning requests into store
+//! writes. HTTP handlers (and socket events) call these functions and nothing else, so a rule
+//! lives in exactly one place.
+//!
+//! Must not: know about HTTP, cookies, sockets or redb. Reads go through `Store::snapshot`,
+//! writes through the store's typed write methods.
+
+mod accounts;
+mod error;
+mod messages;
+mod rooms;
+pub mod validate;
+pub mod views;
+
+pub use accounts::RegisterInput;
+pub use error::ChatError;
+pub use messages::HistoryQuery;
+
+use std::time::Duration;
+
+use crate::auth::{PasswordHasher, WindowLimiter};
+use crate::config::{Config, Registration};
+use crate::store::Store;
+
+/// Failed logins allowed per username per window.
+pub const LOGIN_FAILURES_PER_USERNAME: u32 = 5;
+/// Failed logins allowed per client address per window.
+pub const LOGIN_FAILURES_PER_ADDRESS: u32 = 20;
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Accounts one address may register per window.
+pub const REGISTRATIONS_PER_ADDRESS: u32 = 10;
+pub const REGISTRATION_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// A session's expiry is slid forward at most this often (each slide is a store write).
+pub const SESSION_TOUCH_INTERVAL_SECS: i64 = 60 * 60;
+
+pub struct Chat {
+    store: Store,
+    hasher: PasswordHasher,
+    registration: Registration,
+    session_secs: i64,
+    /// Failed logins by lowercased username.
+    login_by_user: WindowLimiter,
+    /// Failed logins by client address.
+    login_by_address: WindowLimiter,
+    /// Registrations by client address.
+    register_by_address: WindowLimiter,
+}
+
+impl Chat {
+    pub fn new(store: Store, config: &Config) -> Chat {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Chat {
+            store,
+            hasher: PasswordHasher::new(cores),
+            registration: config.registration,
+            session_secs: i64::from(config.session_days) * 24 * 60 * 60,
+            login_by_user: WindowLimiter::new(LOGIN_FAILURES_PER_USERNAME, LOGIN_WINDOW),
+            login_by_address: WindowLimiter::new(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW),
+            register_by_address: WindowLimiter::new(REGISTRATIONS_PER_ADDRESS, REGISTRATION_WINDOW),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

@@ -1,0 +1,87 @@
+//! The HTTP face of parley: routes a request to its handler, turns every failure into
+//! `{error:{code,message}}`, and serves the start page.
+//!
+//! Must not: decide who may do what (that is `chat`) or touch redb.
+
+mod api;
+pub mod openapi;
+pub mod request;
+pub mod response;
+pub mod routes;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::app::App;
+use response::{ApiError, Body};
+use routes::{RouteMatch, resolve};
+
+/// The page a browser gets at `/` until the full web client lands: first-run admin setup,
+/// sign-in and registration against the API.
+const START_PAGE: &str = include_str!("../../assets/index.html");
+
+pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = match resolve(&method, &path) {
+        RouteMatch::Found(route, params) => api::handle(app, route, params, request, peer)
+            .await
+            .unwrap_or_else(ApiError::into_response),
+        RouteMatch::MethodNotAllowed(allowed) => {
+            let allow = allowed
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut error = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}; use {allow}"),
+            );
+            error.allow = Some(allow);
+            error.into_response()
+        }
+        RouteMatch::BadParam(name) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            format!("{name} must be a positive integer id"),
+        )
+        .with_field(name)
+        .into_response(),
+        RouteMatch::NotFound if method == Method::GET && (path == "/" || path == "/index.html") => {
+            start_page()
+        }
+        RouteMatch::NotFound => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {method} {path}"),
+        )
+        .into_response(),
+    };
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
+    response
+}
+
+fn start_page() -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(START_PAGE.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+    );
+    response
+}

@@ -1,0 +1,289 @@
+//! Reading requests: bodies under a size limit, JSON with the failing field named, query
+//! strings, the session token (Bearer header or cookie) and the client address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap};
+use hyper::{Request, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::response::{ApiError, SESSION_COOKIE};
+
+/// Largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Reads the body as JSON of type `T`. Refuses a non-JSON content type (415: this also stops
+/// cross-site HTML forms, which cannot send `application/json`), a body over the limit (413),
+/// malformed JSON (400 `invalid_json`) and wrong types (400 `invalid_field`, naming it).
+pub async fn json_body<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ));
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let bytes = Limited::new(request.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "request body could not be read",
+                )
+            }
+        })?
+        .to_bytes();
+    parse_json(&bytes)
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let mut error = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    if path == "." {
+                        format!("request body: {inner}")
+                    } else {
+                        format!("{path}: {inner}")
+                    },
+                );
+                error.field = known_field(&path);
+                error
+            }
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("request body is not valid JSON: {inner}"),
+            ),
+        }
+    })?;
+    deserializer.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// `field` is `&'static str` on the wire type; map the paths our request types have.
+fn known_field(path: &str) -> Option<&'static str> {
+    const FIELDS: &[&str] = &[
+        "username",
+        "password",
+        "displayName",
+        "invite",
+        "avatar",
+        "currentPassword",
+        "newPassword",
+        "maxUses",
+        "expiresInHours",
+        "name",
+        "visibility",
+        "topic",
+        "userId",
+        "content",
+        "clientId",
+        "replyTo",
+        "seq",
+    ];
+    FIELDS.iter().copied().find(|f| *f == path)
+}
+
+/// Query string pairs, percent-decoded (`+` is a space).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// A query parameter as a number, or a 400 naming it.
+pub fn query_number<T: std::str::FromStr>(
+    pairs: &[(String, String)],
+    name: &'static str,
+) -> Result<Option<T>, ApiError> {
+    match pairs.iter().find(|(k, _)| k == name) {
+        None => Ok(None),
+        Some((_, v)) => v.parse().map(Some).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("query parameter {name} must be a non-negative integer"),
+            )
+            .with_field(name)
+        }),
+    }
+}
+
+pub enum TokenSource {
+    Bearer,
+    Cookie,
+}
+
+/// The session token: `Authorization: Bearer …` first, then the session cookie.
+pub fn session_token(headers: &HeaderMap) -> Option<(String, TokenSource)> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| (token.trim().to_owned(), TokenSource::Bearer));
+    }
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((name, token)) = pair.trim().split_once('=')
+                && name == SESSION_COOKIE
+                && !token.is_empty()
+            {
+                return Some((token.to_owned(), TokenSource::Cookie));
+            }
+        }
+    }
+    None
+}
+
+/// True when a browser says the request comes from a page on another origin than this host.
+/// Requests without an `Origin` header (non-browser clients) pass.
+pub fn foreign_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    !origin_host.eq_ignore_ascii_case(host)
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` entry when the
+/// server is configured to trust a reverse proxy.
+pub fn client_address(headers: &HeaderMap, peer: SocketAddr, trust_proxy: bool) -> IpAddr {
+    if trust_proxy
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return forwarded;
+    }
+    peer.ip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    #[test]
+    fn query_pairs_decode() {
+        let pairs = query_pairs(Some("q=a%20b+c&limit=5&flag"));
+        assert_eq!(pairs[0], ("q".into(), "a b c".into()));
+        assert_eq!(
+            query_number::<usize>(&pairs, "limit").ok().flatten(),
+            Some(5)
+        );
+        assert!(query_number::<usize>(&[("limit".into(), "-1".into())], "limit").is_err());
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        struct T {
+            #[allow(dead_code)]
+            content: String,
+        }
+        let err = parse_json::<T>(br#"{"content": 5}"#).expect_err("type error");
+        assert_eq!((err.code, err.field), ("invalid_field", Some("content")));
+        let err = parse_json::<T>(b"{").expect_err("syntax error");
+        assert_eq!(err.code, "invalid_json");
+        let err = parse_json::<T>(br#"{"content":"a"} x"#).expect_err("trailing");
+        assert_eq!(err.code, "invalid_json");
+    }
+
+    #[test]
+    fn tokens_from_bearer_or_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; parley_session=tok"),
+        );
+        assert_eq!(session_token(&h).map(|t| t.0).as_deref(), Some("tok"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer xyz"),
+        );
+        assert_eq!(session_token(&h).map(|t| t.0).as_deref(), Some("xyz"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic xyz"));
+        assert!(session_token(&h).is_none());
+    }
+
+    #[test]
+    fn origin_check() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("chat.example:8080"));
+        assert!(!foreign_origin(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://chat.example:8080"),
+        );
+        assert!(!foreign_origin(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(foreign_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(foreign_origin(&h));
+    }
+}
