@@ -254,3 +254,6 @@ fn fail_all(batch: Vec<Job>, err: &StoreError) {
     tracing::error!(error = %err, batch = batch.len(), "write batch could not start");
     drop(batch);
 }
+
+#[cfg(test)]
+mod tests;
