@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Request, StatusCode};
@@ -44,25 +44,50 @@ pub async fn json_body<T: DeserializeOwned>(request: Request<Incoming>) -> Resul
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = request.into_body();
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        drain(&mut body).await;
         return Err(too_large());
     }
-    let bytes = Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "request body could not be read",
-                )
+    let mut collected = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "request body could not be read",
+            ));
+        };
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + data.len() > MAX_BODY_BYTES {
+                drain(&mut body).await;
+                return Err(too_large());
             }
-        })?
-        .to_bytes();
-    parse_json(&bytes)
+            collected.extend_from_slice(&data);
+        }
+    }
+    parse_json(&collected)
+}
+
+/// Most of an oversized body we read and throw away so the client gets its 413: closing a
+/// socket with unread bytes makes the kernel send a reset, and the client never sees the
+/// answer. Past this (or `DRAIN_TIME`), the connection is simply closed.
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn drain(body: &mut Incoming) {
+    let discard = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_BYTES {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -72,6 +97,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
+                // serde names a missing field only in its message: "missing field `content`".
+                let missing = inner
+                    .to_string()
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next().map(str::to_owned));
+                let path = match (&missing, path.as_str()) {
+                    (Some(field), ".") => field.clone(),
+                    (_, path) => path.to_owned(),
+                };
                 let mut error = ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_field",
@@ -244,6 +278,8 @@ mod tests {
             content: String,
         }
         let err = parse_json::<T>(br#"{"content": 5}"#).expect_err("type error");
+        assert_eq!((err.code, err.field), ("invalid_field", Some("content")));
+        let err = parse_json::<T>(b"{}").expect_err("missing field");
         assert_eq!((err.code, err.field), ("invalid_field", Some("content")));
         let err = parse_json::<T>(b"{").expect_err("syntax error");
         assert_eq!(err.code, "invalid_json");
