@@ -13,14 +13,16 @@ use crate::app::App;
 use crate::auth::{PasswordHasher, new_token};
 use crate::chat::validate;
 use crate::chat::views::MessageView;
-use crate::config::{CONFIG_FILE_ENV, Config, LogFormat, Overrides, Registration};
+use crate::config::{CONFIG_FILE_ENV, Config, LogFormat, Overrides, Registration, split_list};
 use crate::ids::{MessageSeq, RoomId};
 use crate::store::{Admission, Store};
 
 const ENV_HELP: &str = "\
 Configuration is layered: defaults < TOML file (--config or PARLEY_CONFIG) < environment < flags.
 Environment variables: PARLEY_LISTEN, PARLEY_DATA_DIR, PARLEY_REGISTRATION, PARLEY_LOG_FORMAT,
-PARLEY_LOG, PARLEY_SESSION_DAYS, PARLEY_MAX_CONNECTIONS, PARLEY_TRUST_PROXY.
+PARLEY_LOG, PARLEY_SESSION_DAYS, PARLEY_MAX_CONNECTIONS, PARLEY_TRUST_PROXY, PARLEY_PING_INTERVAL_MS,
+PARLEY_PING_TIMEOUT_MS, PARLEY_MAX_PAYLOAD, PARLEY_RECOVERY_WINDOW_SECS, PARLEY_ALLOWED_ORIGINS,
+PARLEY_PRESENCE_GRACE_MS.
 With no command, parley runs `serve`.";
 
 #[derive(Parser, Debug)]
@@ -85,6 +87,24 @@ pub struct ServeArgs {
     /// Trust X-Forwarded-For (only behind your own reverse proxy)
     #[arg(long)]
     pub trust_proxy: bool,
+    /// Realtime heartbeat: ping interval in ms [default: 25000]
+    #[arg(long, value_name = "MS")]
+    pub ping_interval_ms: Option<u64>,
+    /// Realtime heartbeat: pong deadline in ms [default: 20000]
+    #[arg(long, value_name = "MS")]
+    pub ping_timeout_ms: Option<u64>,
+    /// Largest realtime message in bytes [default: 1000000]
+    #[arg(long, value_name = "BYTES")]
+    pub max_payload: Option<usize>,
+    /// Seconds a dropped socket may reconnect and recover missed events [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub recovery_window_secs: Option<u64>,
+    /// Other origins allowed to open realtime connections, comma-separated
+    #[arg(long, value_name = "ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Ms after a user's last connection closes before they show offline [default: 3000]
+    #[arg(long, value_name = "MS")]
+    pub presence_grace_ms: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +155,12 @@ impl Cli {
             session_days: serve.and_then(|s| s.session_days),
             max_connections: serve.and_then(|s| s.max_connections),
             trust_proxy: serve.and_then(|s| s.trust_proxy.then_some(true)),
+            ping_interval_ms: serve.and_then(|s| s.ping_interval_ms),
+            ping_timeout_ms: serve.and_then(|s| s.ping_timeout_ms),
+            max_payload: serve.and_then(|s| s.max_payload),
+            recovery_window_secs: serve.and_then(|s| s.recovery_window_secs),
+            allowed_origins: serve.and_then(|s| s.allowed_origins.as_deref().map(split_list)),
+            presence_grace_ms: serve.and_then(|s| s.presence_grace_ms),
         };
         let file = self
             .global
@@ -237,7 +263,11 @@ async fn user_command(command: UserCommand, config: &Config) -> anyhow::Result<(
     // `add` may create the database (an operator setting up before the first start); every
     // other command needs one that exists.
     let store = match &command {
-        UserCommand::Add { .. } => App::open(config.clone())?.chat().store().clone(),
+        UserCommand::Add { .. } => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            Store::open(&config.database_path())?
+        }
         _ => open_store(config)?,
     };
     let result = user_command_on(&store, command).await;

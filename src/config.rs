@@ -13,6 +13,11 @@ pub const DEFAULT_DATA_DIR: &str = "parley-data";
 pub const DEFAULT_SESSION_DAYS: u32 = 30;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const MAX_SESSION_DAYS: u32 = 3650;
+pub const DEFAULT_PING_INTERVAL_MS: u64 = 25_000;
+pub const DEFAULT_PING_TIMEOUT_MS: u64 = 20_000;
+pub const DEFAULT_MAX_PAYLOAD: usize = 1_000_000;
+pub const DEFAULT_RECOVERY_WINDOW_SECS: u64 = 120;
+pub const DEFAULT_PRESENCE_GRACE_MS: u64 = 3_000;
 
 /// Who may create accounts. The first account can always be created (it becomes the admin).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +91,18 @@ pub struct Config {
     pub max_connections: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
     pub trust_proxy: bool,
+    /// Engine.IO heartbeat: the server pings this often…
+    pub ping_interval_ms: u64,
+    /// …and closes a connection whose pong is this late.
+    pub ping_timeout_ms: u64,
+    /// Largest realtime message (and polling POST body) in bytes.
+    pub max_payload: usize,
+    /// How long a dropped socket may come back and recover what it missed.
+    pub recovery_window_secs: u64,
+    /// Origins other than the server's own that may open realtime connections.
+    pub allowed_origins: Vec<String>,
+    /// How long after a user's last connection closes they are shown offline.
+    pub presence_grace_ms: u64,
 }
 
 impl Default for Config {
@@ -99,6 +116,12 @@ impl Default for Config {
             session_days: DEFAULT_SESSION_DAYS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             trust_proxy: false,
+            ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
+            ping_timeout_ms: DEFAULT_PING_TIMEOUT_MS,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            recovery_window_secs: DEFAULT_RECOVERY_WINDOW_SECS,
+            allowed_origins: Vec::new(),
+            presence_grace_ms: DEFAULT_PRESENCE_GRACE_MS,
         }
     }
 }
@@ -114,6 +137,12 @@ pub struct Overrides {
     pub session_days: Option<u32>,
     pub max_connections: Option<usize>,
     pub trust_proxy: Option<bool>,
+    pub ping_interval_ms: Option<u64>,
+    pub ping_timeout_ms: Option<u64>,
+    pub max_payload: Option<usize>,
+    pub recovery_window_secs: Option<u64>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub presence_grace_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +170,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_SESSION_DAYS", "session_days"),
     ("PARLEY_MAX_CONNECTIONS", "max_connections"),
     ("PARLEY_TRUST_PROXY", "trust_proxy"),
+    ("PARLEY_PING_INTERVAL_MS", "ping_interval_ms"),
+    ("PARLEY_PING_TIMEOUT_MS", "ping_timeout_ms"),
+    ("PARLEY_MAX_PAYLOAD", "max_payload"),
+    ("PARLEY_RECOVERY_WINDOW_SECS", "recovery_window_secs"),
+    ("PARLEY_ALLOWED_ORIGINS", "allowed_origins"),
+    ("PARLEY_PRESENCE_GRACE_MS", "presence_grace_ms"),
 ];
+
+/// `a, b,c` -> `["a", "b", "c"]` (empty pieces dropped).
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// Names the config file: `--config` wins over `PARLEY_CONFIG`.
 pub const CONFIG_FILE_ENV: &str = "PARLEY_CONFIG";
@@ -209,6 +253,24 @@ impl Config {
         if let Some(v) = env("PARLEY_TRUST_PROXY") {
             overrides.trust_proxy = Some(parsed("PARLEY_TRUST_PROXY", &v)?);
         }
+        if let Some(v) = env("PARLEY_PING_INTERVAL_MS") {
+            overrides.ping_interval_ms = Some(parsed("PARLEY_PING_INTERVAL_MS", &v)?);
+        }
+        if let Some(v) = env("PARLEY_PING_TIMEOUT_MS") {
+            overrides.ping_timeout_ms = Some(parsed("PARLEY_PING_TIMEOUT_MS", &v)?);
+        }
+        if let Some(v) = env("PARLEY_MAX_PAYLOAD") {
+            overrides.max_payload = Some(parsed("PARLEY_MAX_PAYLOAD", &v)?);
+        }
+        if let Some(v) = env("PARLEY_RECOVERY_WINDOW_SECS") {
+            overrides.recovery_window_secs = Some(parsed("PARLEY_RECOVERY_WINDOW_SECS", &v)?);
+        }
+        if let Some(v) = env("PARLEY_ALLOWED_ORIGINS") {
+            overrides.allowed_origins = Some(split_list(&v));
+        }
+        if let Some(v) = env("PARLEY_PRESENCE_GRACE_MS") {
+            overrides.presence_grace_ms = Some(parsed("PARLEY_PRESENCE_GRACE_MS", &v)?);
+        }
         self.apply(&overrides);
         Ok(())
     }
@@ -237,6 +299,24 @@ impl Config {
         }
         if let Some(v) = o.trust_proxy {
             self.trust_proxy = v;
+        }
+        if let Some(v) = o.ping_interval_ms {
+            self.ping_interval_ms = v;
+        }
+        if let Some(v) = o.ping_timeout_ms {
+            self.ping_timeout_ms = v;
+        }
+        if let Some(v) = o.max_payload {
+            self.max_payload = v;
+        }
+        if let Some(v) = o.recovery_window_secs {
+            self.recovery_window_secs = v;
+        }
+        if let Some(v) = &o.allowed_origins {
+            self.allowed_origins = v.clone();
+        }
+        if let Some(v) = o.presence_grace_ms {
+            self.presence_grace_ms = v;
         }
     }
 

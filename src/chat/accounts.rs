@@ -81,7 +81,7 @@ impl Chat {
         tracing::info!(user = %id, username = %user.username, admin = user.is_admin, "account created");
         let token = self.start_session(id).await?;
         Ok(SignedIn {
-            user: UserView::new(id, &user),
+            user: self.user_view(id, &user),
             token,
         })
     }
@@ -132,7 +132,7 @@ impl Chat {
         self.login_by_user.reset(&user_key);
         let token = self.start_session(id).await?;
         Ok(SignedIn {
-            user: UserView::new(id, &user),
+            user: self.user_view(id, &user),
             token,
         })
     }
@@ -192,7 +192,7 @@ impl Chat {
     }
 
     pub fn me(&self, viewer: &Viewer) -> UserView {
-        UserView::new(viewer.id, &viewer.user)
+        self.user_view(viewer.id, &viewer.user)
     }
 
     /// `avatar: Some(None)` clears the avatar.
@@ -214,7 +214,7 @@ impl Chat {
             .store
             .update_user(viewer.id, display_name, avatar)
             .await?;
-        Ok(UserView::new(viewer.id, &user))
+        Ok(self.user_view(viewer.id, &user))
     }
 
     /// Changes the password after checking the current one; ends every other session.
@@ -263,7 +263,7 @@ impl Chat {
             ));
         }
         let found = self.store.snapshot()?.search_users(query.trim(), limit)?;
-        Ok(found.iter().map(|(id, u)| UserView::new(*id, u)).collect())
+        Ok(found.iter().map(|(id, u)| self.user_view(*id, u)).collect())
     }
 
     pub fn user(&self, id: UserId) -> Result<UserView, ChatError> {
@@ -272,7 +272,7 @@ impl Chat {
             .snapshot()?
             .user(id)?
             .ok_or(ChatError::NotFound("user"))?;
-        Ok(UserView::new(id, &user))
+        Ok(self.user_view(id, &user))
     }
 
     /// Server admins create invite links (the way in when registration is `invite`).

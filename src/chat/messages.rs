@@ -31,6 +31,11 @@ fn require_member(
 }
 
 impl Chat {
+    /// Refuses with `NotMember`/`NotFound` unless `viewer` is a member of `room`.
+    pub fn require_membership(&self, viewer: &Viewer, room: RoomId) -> Result<(), ChatError> {
+        require_member(&self.store.snapshot()?, room, viewer).map(|_| ())
+    }
+
     /// Sends a message. With a `client_id` seen before in this room from the same sender, the
     /// first result comes back and `bool` is true (a replay); nothing new is stored.
     pub async fn send_message(

@@ -18,9 +18,20 @@ pub use messages::HistoryQuery;
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use crate::auth::{PasswordHasher, WindowLimiter};
 use crate::config::{Config, Registration};
+use crate::hub::Status;
+use crate::ids::UserId;
 use crate::store::Store;
+use crate::store::records::{MemberRecord, UserRecord};
+use views::{MemberView, UserView};
+
+/// Live presence of connected users, written by the realtime layer, read when building
+/// `User` views. Users not in it are offline.
+pub type PresenceBoard = Arc<RwLock<HashMap<UserId, Status>>>;
 
 /// Failed logins allowed per username per window.
 pub const LOGIN_FAILURES_PER_USERNAME: u32 = 5;
@@ -44,6 +55,7 @@ pub struct Chat {
     login_by_address: WindowLimiter,
     /// Registrations by client address.
     register_by_address: WindowLimiter,
+    presence: PresenceBoard,
 }
 
 impl Chat {
@@ -57,7 +69,33 @@ impl Chat {
             login_by_user: WindowLimiter::new(LOGIN_FAILURES_PER_USERNAME, LOGIN_WINDOW),
             login_by_address: WindowLimiter::new(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW),
             register_by_address: WindowLimiter::new(REGISTRATIONS_PER_ADDRESS, REGISTRATION_WINDOW),
+            presence: PresenceBoard::default(),
         }
+    }
+
+    pub fn presence(&self) -> &PresenceBoard {
+        &self.presence
+    }
+
+    pub fn status_of(&self, user: UserId) -> Status {
+        self.presence
+            .read()
+            .ok()
+            .and_then(|board| board.get(&user).copied())
+            .unwrap_or(Status::Offline)
+    }
+
+    /// A user as clients see them, with live presence.
+    pub fn user_view(&self, id: UserId, user: &UserRecord) -> UserView {
+        let mut view = UserView::new(id, user);
+        view.status = self.status_of(id).as_str();
+        view
+    }
+
+    pub fn member_view(&self, id: UserId, user: &UserRecord, member: &MemberRecord) -> MemberView {
+        let mut view = MemberView::new(id, user, member);
+        view.user.status = self.status_of(id).as_str();
+        view
     }
 
     pub fn store(&self) -> &Store {

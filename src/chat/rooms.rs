@@ -1,6 +1,6 @@
 //! Rooms and membership: create, list, join, leave, members, rename, direct messages.
 
-use super::views::{MemberView, RoomView, UserView, Viewer};
+use super::views::{MemberView, RoomView, Viewer};
 use super::{Chat, ChatError, validate};
 use crate::ids::{RoomId, UserId};
 use crate::store::Snapshot;
@@ -15,7 +15,7 @@ fn can_manage(viewer: &Viewer, role: Option<RoomRole>) -> bool {
 impl Chat {
     /// The room as `viewer` sees it: with their membership, unread count and last message
     /// when they are a member, and the peer of a direct room.
-    pub(super) fn room_view(
+    pub fn room_view(
         &self,
         snapshot: &Snapshot,
         viewer: UserId,
@@ -42,7 +42,7 @@ impl Chat {
                 && let Some(peer) = snapshot.user(peer_id)?
             {
                 view.name = peer.display_name.clone();
-                view.peer = Some(UserView::new(peer_id, &peer));
+                view.peer = Some(self.user_view(peer_id, &peer));
             }
         }
         Ok(view)
@@ -195,7 +195,7 @@ impl Chat {
         let mut views = Vec::new();
         for (user_id, member) in snapshot.members(id)? {
             if let Some(user) = snapshot.user(user_id)? {
-                views.push(MemberView::new(user_id, &user, &member));
+                views.push(self.member_view(user_id, &user, &member));
             }
         }
         Ok(views)
@@ -241,7 +241,7 @@ impl Chat {
             .snapshot()?
             .user(user)?
             .ok_or(ChatError::NotFound("user"))?;
-        Ok(MemberView::new(user, &target, &member))
+        Ok(self.member_view(user, &target, &member))
     }
 
     /// Removes a member: yourself (that is leaving), or someone of a lower role if you manage

@@ -25,9 +25,38 @@ use routes::{RouteMatch, resolve};
 /// sign-in and registration against the API.
 const START_PAGE: &str = include_str!("../../assets/index.html");
 
+/// Where Socket.IO clients connect (their default path).
+pub const SOCKET_IO_PATH: &str = "/socket.io/";
+
+/// Whether a browser page on `Origin` may open a realtime connection: its own origin, or one
+/// listed in `allowed_origins`. Clients that send no Origin (not browsers) pass.
+fn origin_allowed(app: &App, headers: &hyper::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    !request::foreign_origin(headers)
+        || app
+            .config()
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
 pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if path == SOCKET_IO_PATH || path == SOCKET_IO_PATH.trim_end_matches('/') {
+        if !origin_allowed(app, request.headers()) {
+            tracing::info!(%peer, "realtime handshake from a foreign origin refused");
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "bad_origin",
+                "this origin may not open realtime connections",
+            )
+            .into_response();
+        }
+        return app.realtime().handle(request, peer).await;
+    }
     let mut response = match resolve(&method, &path) {
         RouteMatch::Found(route, params) => api::handle(app, route, params, request, peer)
             .await

@@ -24,7 +24,7 @@ mod write;
 pub use backup::backup_to;
 pub use error::StoreError;
 pub use read::{Snapshot, UNREAD_COUNT_CAP};
-pub use write::{Admission, AppendOutcome, NewMessage};
+pub use write::{Admission, AppendOutcome, Committed, NewMessage};
 
 use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableDatabase, WriteTransaction};
 use std::path::{Path, PathBuf};
@@ -65,9 +65,29 @@ struct Inner {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+/// Receives every committed batch's events, in commit order (the realtime hub listens here).
+pub type CommitFeed = mpsc::Receiver<Vec<Committed>>;
+
+/// Committed batches waiting for the listener before the writer waits for it.
+const FEED_DEPTH: usize = 1024;
+
 impl Store {
     /// Opens (or creates) the database file, checks its schema version and starts the writer.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store::open_inner(path, None)?.0)
+    }
+
+    /// Like `open`, and also returns the feed of committed events, in commit order. Nothing
+    /// is published until a batch's transaction has committed.
+    pub fn open_with_feed(path: &Path) -> Result<(Store, CommitFeed), StoreError> {
+        let (store, feed) = Store::open_inner(path, Some(FEED_DEPTH))?;
+        Ok((store, feed.ok_or(StoreError::Closed)?))
+    }
+
+    fn open_inner(
+        path: &Path,
+        feed_depth: Option<usize>,
+    ) -> Result<(Store, Option<CommitFeed>), StoreError> {
         let db = Builder::new()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
             .create(path)
@@ -81,18 +101,26 @@ impl Store {
         prepare_schema(&db, path)?;
         let db = Arc::new(db);
         let (writer, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let (feed_tx, feed_rx) = match feed_depth {
+            Some(depth) => {
+                let (tx, rx) = mpsc::channel(depth);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         let thread_db = Arc::clone(&db);
         let writer_thread = std::thread::Builder::new()
             .name("parley-store-writer".into())
-            .spawn(move || writer_loop(&thread_db, jobs))?;
-        Ok(Store {
+            .spawn(move || writer_loop(&thread_db, jobs, feed_tx.as_ref()))?;
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 path: path.to_owned(),
                 writer,
                 writer_thread: Mutex::new(Some(writer_thread)),
             }),
-        })
+        };
+        Ok((store, feed_rx))
     }
 
     pub fn path(&self) -> &Path {
@@ -180,7 +208,9 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn writer_loop(db: &Database, mut inbox: mpsc::Receiver<WriterMsg>) {
+type FeedSender = mpsc::Sender<Vec<Committed>>;
+
+fn writer_loop(db: &Database, mut inbox: mpsc::Receiver<WriterMsg>, feed: Option<&FeedSender>) {
     let mut close_ack = None;
     while close_ack.is_none() {
         let Some(first) = inbox.blocking_recv() else {
@@ -199,7 +229,7 @@ fn writer_loop(db: &Database, mut inbox: mpsc::Receiver<WriterMsg>) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(db, batch);
+            commit_batch(db, batch, feed);
         }
     }
     if let Some(ack) = close_ack {
@@ -207,7 +237,7 @@ fn writer_loop(db: &Database, mut inbox: mpsc::Receiver<WriterMsg>) {
     }
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>) {
+fn commit_batch(db: &Database, batch: Vec<Job>, feed: Option<&FeedSender>) {
     let size = batch.len();
     let started = std::time::Instant::now();
     let mut txn = match db.begin_write() {
@@ -234,6 +264,18 @@ fn commit_batch(db: &Database, batch: Vec<Job>) {
     } else {
         txn.commit().map_err(StoreError::from)
     };
+    let events = write::take_batch_events();
+    if outcome.is_ok()
+        && !events.is_empty()
+        && let Some(feed) = feed
+    {
+        // Blocks the writer if the listener is far behind: better than unbounded memory.
+        // Published before callers are answered, so an acknowledged send is already queued
+        // for fanout.
+        if feed.blocking_send(events).is_err() {
+            tracing::debug!("commit feed listener is gone");
+        }
+    }
     if let Err(e) = &outcome {
         tracing::error!(error = %e, batch = size, "write batch did not commit");
     } else {

@@ -236,6 +236,12 @@ impl Snapshot {
         Ok(unread)
     }
 
+    /// The newest event in the log (0 for an empty log).
+    pub fn last_event_seq(&self) -> Result<EventSeq, StoreError> {
+        let table = self.txn.open_table(EVENTS)?;
+        Ok(EventSeq(table.last()?.map_or(0, |(seq, _)| seq.value())))
+    }
+
     /// Up to `limit` events after `after`, in log order.
     pub fn events_after(
         &self,

@@ -54,10 +54,42 @@ fn next_counter(meta: &mut MetaTable<'_>, key: &str) -> Result<u64, StoreError> 
     Ok(next)
 }
 
-fn append_event(txn: &WriteTransaction, event: &EventRecord) -> Result<EventSeq, StoreError> {
+thread_local! {
+    /// Events appended by the ops of the batch the writer thread is running now. Published on
+    /// the commit feed after the batch commits, dropped if it aborts. Only the writer thread
+    /// runs ops, so a thread-local keeps op signatures plain.
+    static BATCH_EVENTS: std::cell::RefCell<Vec<Committed>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One event of the durable log as the writer committed it, with the message it concerns
+/// (for message events), so fanout needs no read.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub seq: EventSeq,
+    pub event: EventRecord,
+    pub message: Option<MessageRecord>,
+}
+
+/// Takes the events of the batch just run (called by the writer after commit or abort).
+pub(super) fn take_batch_events() -> Vec<Committed> {
+    BATCH_EVENTS.with(|events| std::mem::take(&mut *events.borrow_mut()))
+}
+
+fn append_event(
+    txn: &WriteTransaction,
+    event: &EventRecord,
+    message: Option<&MessageRecord>,
+) -> Result<EventSeq, StoreError> {
     let seq = next_counter(&mut txn.open_table(META)?, META_NEXT_EVENT_SEQ)?;
     txn.open_table(EVENTS)?
         .insert(seq, encode(event)?.as_slice())?;
+    BATCH_EVENTS.with(|events| {
+        events.borrow_mut().push(Committed {
+            seq: EventSeq(seq),
+            event: event.clone(),
+            message: message.cloned(),
+        });
+    });
     Ok(EventSeq(seq))
 }
 
@@ -137,6 +169,7 @@ fn insert_member(
     append_event(
         txn,
         &event(room, EventKind::MemberJoin, MessageSeq(0), user),
+        None,
     )?;
     Ok(member)
 }
@@ -429,6 +462,7 @@ impl Store {
             append_event(
                 txn,
                 &event(room, EventKind::RoomUpdate, MessageSeq(0), actor),
+                None,
             )?;
             Ok(record)
         })
@@ -467,6 +501,7 @@ impl Store {
             append_event(
                 txn,
                 &event(room, EventKind::MemberLeave, MessageSeq(0), user),
+                None,
             )?;
             Ok(())
         })
@@ -534,6 +569,7 @@ impl Store {
             append_event(
                 txn,
                 &event(new.room, EventKind::MessageNew, seq, new.sender),
+                Some(&message),
             )?;
             Ok(AppendOutcome {
                 seq,
@@ -565,7 +601,7 @@ impl Store {
         }
         messages.insert((room.0, seq.0), encode(&message)?.as_slice())?;
         drop(messages);
-        append_event(txn, &event(room, kind, seq, actor))?;
+        append_event(txn, &event(room, kind, seq, actor), Some(&message))?;
         Ok(message)
     }
 
@@ -628,7 +664,7 @@ impl Store {
             }
             member.last_read = target;
             put_member(txn, room, user, &member)?;
-            append_event(txn, &event(room, EventKind::ReadMarker, target, user))?;
+            append_event(txn, &event(room, EventKind::ReadMarker, target, user), None)?;
             Ok(target)
         })
         .await

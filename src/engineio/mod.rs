@@ -1,0 +1,700 @@
+//! Engine.IO v4 server: sessions over HTTP long-polling and WebSocket, the probe upgrade from
+//! one to the other, and the server-side heartbeat. It knows nothing of Socket.IO or chat: the
+//! layer above implements `Handler` and gets whole messages in, and queues packets out on the
+//! session.
+//!
+//! fastwebsockets notes (from its source): `read_frame` is not cancel-safe, so the reader runs
+//! in its own task and never sits in a `select!`; the pong and close replies it owes are
+//! forwarded to the writer task; its fragment collector has no total-size cap, so fragments
+//! are collected here with one; it neither checks Origin nor shuts the TCP stream down.
+//! Server frames are unmasked, so the writer encodes them itself and writes everything queued
+//! in one buffer with one write.
+
+mod frame;
+pub mod packet;
+pub mod session;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use fastwebsockets::{OpCode, Role, WebSocketError};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use rand::RngCore;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Notify, mpsc};
+
+use packet::Packet;
+pub use session::{CloseReason, Outgoing, Session, Transport};
+
+type Body = Full<Bytes>;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Largest message (and polling POST body) accepted, in bytes.
+    pub max_payload: usize,
+    /// Bytes queued for one client before it counts as lagging and is closed.
+    pub outbox_limit_bytes: usize,
+    /// Packets queued for one client before it counts as lagging and is closed.
+    pub outbox_limit_packets: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            max_payload: 1_000_000,
+            outbox_limit_bytes: 4 * 1024 * 1024,
+            outbox_limit_packets: 4096,
+        }
+    }
+}
+
+/// A whole message from the client.
+pub enum Message {
+    Text(String),
+    Binary(Bytes),
+}
+
+/// What a session was opened with: the handshake request's headers and the client address.
+pub struct Handshake {
+    pub headers: HeaderMap,
+    pub peer: SocketAddr,
+}
+
+/// The layer above Engine.IO (Socket.IO). Messages of one session arrive one at a time, in
+/// order: the next is read only after `on_message` returns.
+pub trait Handler: Send + Sync + 'static {
+    type State: Default + Send + 'static;
+    fn on_open(
+        &self,
+        session: &Arc<Session<Self::State>>,
+        handshake: Handshake,
+    ) -> impl Future<Output = ()> + Send;
+    fn on_message(
+        &self,
+        session: &Arc<Session<Self::State>>,
+        message: Message,
+    ) -> impl Future<Output = ()> + Send;
+    fn on_close(
+        &self,
+        session: &Arc<Session<Self::State>>,
+        reason: CloseReason,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+pub struct Engine<H: Handler> {
+    config: EngineConfig,
+    pub handler: H,
+    sessions: Mutex<HashMap<String, Arc<Session<H::State>>>>,
+    /// WebSocket tasks still running, so shutdown can wait for their close frames.
+    live_websockets: AtomicUsize,
+    websockets_done: Notify,
+}
+
+fn status(code: StatusCode, message: &str) -> Response<Body> {
+    // Engine.IO's own error shape: `{"code":N,"message":"…"}`.
+    let numeric = match code {
+        StatusCode::BAD_REQUEST => 3,
+        StatusCode::FORBIDDEN => 4,
+        StatusCode::PAYLOAD_TOO_LARGE => 5,
+        _ => 0,
+    };
+    let body = serde_json::json!({"code": numeric, "message": message}).to_string();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn text_response(body: String, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn new_sid() -> String {
+    let mut bytes = [0u8; 15];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+struct Query {
+    transport: String,
+    sid: Option<String>,
+}
+
+fn parse_query(query: Option<&str>) -> Result<Query, &'static str> {
+    let mut eio = None;
+    let mut transport = None;
+    let mut sid = None;
+    for pair in query.unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("EIO", v)) => eio = Some(v),
+            Some(("transport", v)) => transport = Some(v),
+            Some(("sid", v)) => sid = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    if eio != Some("4") {
+        return Err("unsupported protocol version");
+    }
+    match transport {
+        Some(t @ ("polling" | "websocket")) => Ok(Query {
+            transport: t.to_owned(),
+            sid,
+        }),
+        _ => Err("transport unknown"),
+    }
+}
+
+impl<H: Handler> Engine<H> {
+    pub fn new(config: EngineConfig, handler: H) -> Arc<Engine<H>> {
+        Arc::new(Engine {
+            config,
+            handler,
+            sessions: Mutex::new(HashMap::new()),
+            live_websockets: AtomicUsize::new(0),
+            websockets_done: Notify::new(),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session<H::State>>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions().len()
+    }
+
+    fn lookup(self: &Arc<Self>, sid: &str) -> Option<Arc<Session<H::State>>> {
+        let session = self.sessions().get(sid).cloned()?;
+        // The heartbeat task checks on a timer; a request right at the deadline must not find
+        // the session still alive.
+        if session.ping_overdue(self.config.ping_timeout) {
+            self.close(&session, CloseReason::PingTimeout);
+            return None;
+        }
+        (session.close_reason().is_none()).then_some(session)
+    }
+
+    /// Closes a session (once): removes it, wakes its transports, tells the handler.
+    pub fn close(self: &Arc<Self>, session: &Arc<Session<H::State>>, reason: CloseReason) {
+        if !session.mark_closed(reason) {
+            return;
+        }
+        self.sessions().remove(&session.sid);
+        tracing::debug!(sid = %session.sid, reason = reason.as_str(), "engine.io session closed");
+        let engine = Arc::clone(self);
+        let session = Arc::clone(session);
+        tokio::spawn(async move { engine.handler.on_close(&session, reason).await });
+    }
+
+    /// Closes every session and waits (at most `grace`) for WebSockets to send their close.
+    pub async fn shutdown(self: &Arc<Self>, grace: Duration) {
+        let all: Vec<_> = self.sessions().values().cloned().collect();
+        for session in &all {
+            self.close(session, CloseReason::ServerShutdown);
+        }
+        let wait = async {
+            while self.live_websockets.load(Ordering::Acquire) > 0 {
+                let notified = self.websockets_done.notified();
+                if self.live_websockets.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(grace, wait).await;
+    }
+
+    fn open_packet(&self, sid: &str, upgrades: &[&str]) -> String {
+        let open = serde_json::json!({
+            "sid": sid,
+            "upgrades": upgrades,
+            "pingInterval": self.config.ping_interval.as_millis() as u64,
+            "pingTimeout": self.config.ping_timeout.as_millis() as u64,
+            "maxPayload": self.config.max_payload,
+        });
+        Packet::Open(open.to_string()).encode()
+    }
+
+    fn register(self: &Arc<Self>, transport: Transport) -> Arc<Session<H::State>> {
+        let session = Arc::new(Session::new(
+            new_sid(),
+            transport,
+            self.config.outbox_limit_bytes,
+            self.config.outbox_limit_packets,
+        ));
+        self.sessions()
+            .insert(session.sid.clone(), Arc::clone(&session));
+        self.spawn_heartbeat(Arc::clone(&session));
+        session
+    }
+
+    /// Sends `2` every ping interval and closes the session when the pong is late.
+    fn spawn_heartbeat(self: &Arc<Self>, session: Arc<Session<H::State>>) {
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            let interval = engine.config.ping_interval;
+            let timeout = engine.config.ping_timeout;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = session.closed.cancelled() => return,
+                }
+                session.ping_sent();
+                if session
+                    .push(Outgoing::Text(Bytes::from_static(b"2")))
+                    .is_err()
+                {
+                    engine.close(&session, CloseReason::Lagging);
+                    return;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(timeout) => {}
+                    () = session.closed.cancelled() => return,
+                }
+                if session.ping_overdue(timeout) {
+                    engine.close(&session, CloseReason::PingTimeout);
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Serves a request under the Engine.IO path. The caller has checked Origin.
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let query = match parse_query(request.uri().query()) {
+            Ok(query) => query,
+            Err(message) => return status(StatusCode::BAD_REQUEST, message),
+        };
+        match (query.transport.as_str(), request.method(), query.sid) {
+            ("websocket", &Method::GET, sid) => self.websocket(request, peer, sid).await,
+            ("polling", &Method::GET, None) => self.handshake(request, peer).await,
+            ("polling", &Method::GET, Some(sid)) => self.poll(&sid).await,
+            ("polling", &Method::POST, Some(sid)) => self.post(request, &sid).await,
+            _ => status(StatusCode::BAD_REQUEST, "bad handshake method"),
+        }
+    }
+
+    async fn handshake(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let session = self.register(Transport::Polling);
+        let open = self.open_packet(&session.sid, &["websocket"]);
+        self.handler
+            .on_open(
+                &session,
+                Handshake {
+                    headers: request.headers().clone(),
+                    peer,
+                },
+            )
+            .await;
+        text_response(open, "text/plain; charset=UTF-8")
+    }
+
+    async fn poll(self: &Arc<Self>, sid: &str) -> Response<Body> {
+        let Some(session) = self.lookup(sid) else {
+            return status(StatusCode::BAD_REQUEST, "session id unknown");
+        };
+        if session.transport() == Transport::WebSocket {
+            self.close(&session, CloseReason::ProtocolError);
+            return status(StatusCode::BAD_REQUEST, "session was upgraded to websocket");
+        }
+        if !session.begin_poll() {
+            // The waiting GET answers `1`; this one is refused.
+            self.close(&session, CloseReason::DuplicatePoll);
+            return status(StatusCode::BAD_REQUEST, "overlapping polling requests");
+        }
+        let answer = session.wait_poll().await;
+        session.end_poll();
+        let body = match answer {
+            session::PollAnswer::Packets(packets) => {
+                let texts: Vec<String> = packets
+                    .iter()
+                    .map(|p| match p {
+                        Outgoing::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                        Outgoing::Binary(bytes) => Packet::Binary(bytes.clone()).encode(),
+                    })
+                    .collect();
+                packet::encode_payload(texts.iter().map(String::as_str))
+            }
+            session::PollAnswer::Closed(CloseReason::ClientClose) | session::PollAnswer::Noop => {
+                Packet::Noop.encode()
+            }
+            session::PollAnswer::Closed(_) => Packet::Close.encode(),
+        };
+        text_response(body, "text/plain; charset=UTF-8")
+    }
+
+    async fn post(self: &Arc<Self>, request: Request<Incoming>, sid: &str) -> Response<Body> {
+        let Some(session) = self.lookup(sid) else {
+            return status(StatusCode::BAD_REQUEST, "session id unknown");
+        };
+        let limit = self.config.max_payload;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            self.close(&session, CloseReason::ProtocolError);
+            return status(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
+        }
+        let body = match http_body_util::Limited::new(request.into_body(), limit)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                self.close(&session, CloseReason::ProtocolError);
+                return status(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
+            }
+        };
+        let packets = match std::str::from_utf8(&body)
+            .ok()
+            .and_then(|text| packet::decode_payload(text).ok())
+        {
+            Some(packets) => packets,
+            None => {
+                tracing::debug!(sid, "malformed polling payload");
+                self.close(&session, CloseReason::ProtocolError);
+                return status(StatusCode::BAD_REQUEST, "bad request");
+            }
+        };
+        for packet in packets {
+            if !self.dispatch(&session, packet).await {
+                return status(StatusCode::BAD_REQUEST, "bad request");
+            }
+        }
+        text_response("ok".into(), "text/html; charset=UTF-8")
+    }
+
+    /// Handles one packet from the client. `false` when it broke the protocol (the session is
+    /// then closed).
+    async fn dispatch(self: &Arc<Self>, session: &Arc<Session<H::State>>, packet: Packet) -> bool {
+        match packet {
+            Packet::Pong(_) => session.pong_received(),
+            Packet::Message(text) => {
+                self.handler.on_message(session, Message::Text(text)).await;
+            }
+            Packet::Binary(bytes) => {
+                self.handler
+                    .on_message(session, Message::Binary(bytes))
+                    .await;
+            }
+            Packet::Close => self.close(session, CloseReason::ClientClose),
+            Packet::Open(_) | Packet::Ping(_) | Packet::Upgrade | Packet::Noop => {
+                self.close(session, CloseReason::ProtocolError);
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn websocket(
+        self: &Arc<Self>,
+        mut request: Request<Incoming>,
+        peer: SocketAddr,
+        sid: Option<String>,
+    ) -> Response<Body> {
+        if !fastwebsockets::upgrade::is_upgrade_request(&request) {
+            return status(StatusCode::BAD_REQUEST, "expected a websocket upgrade");
+        }
+        let existing = match &sid {
+            Some(sid) => match self.lookup(sid) {
+                Some(session) if session.attach_websocket() => Some(session),
+                _ => {
+                    return status(
+                        StatusCode::BAD_REQUEST,
+                        "session id unknown or already upgraded",
+                    );
+                }
+            },
+            None => None,
+        };
+        let headers = request.headers().clone();
+        let (response, upgrade) = match fastwebsockets::upgrade::upgrade(&mut request) {
+            Ok(pair) => pair,
+            Err(e) => {
+                if let Some(session) = &existing {
+                    session.upgrade_abandoned();
+                }
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    &format!("bad websocket request: {e}"),
+                );
+            }
+        };
+        let engine = Arc::clone(self);
+        self.live_websockets.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            match upgrade.await {
+                Ok(ws) => {
+                    engine
+                        .run_websocket(ws, existing, Handshake { headers, peer })
+                        .await
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "websocket upgrade failed");
+                    if let Some(session) = existing {
+                        session.upgrade_abandoned();
+                    }
+                }
+            }
+            if engine.live_websockets.fetch_sub(1, Ordering::AcqRel) == 1 {
+                engine.websockets_done.notify_waiters();
+            }
+        });
+        response.map(|_| Full::new(Bytes::new()))
+    }
+
+    async fn run_websocket(
+        self: &Arc<Self>,
+        ws: fastwebsockets::WebSocket<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+        existing: Option<Arc<Session<H::State>>>,
+        handshake: Handshake,
+    ) {
+        let (read_half, mut write_half) = tokio::io::split(ws.into_inner());
+        let (mut reader, _) =
+            fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Server);
+        reader.set_max_message_size(self.config.max_payload);
+        // Replies the reader owes (pong, close echo), probe answers and wake-ups.
+        let (control, mut control_rx) = mpsc::channel::<Control>(16);
+
+        let probing = existing.is_some();
+        let session = match existing {
+            Some(session) => session,
+            None => {
+                let session = self.register(Transport::WebSocket);
+                let open = self.open_packet(&session.sid, &[]);
+                if control
+                    .send(Control::Frame(OpCode::Text, open.into_bytes()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                self.handler.on_open(&session, handshake).await;
+                session
+            }
+        };
+
+        let reader_task = tokio::spawn({
+            let engine = Arc::clone(self);
+            let session = Arc::clone(&session);
+            let control = control.clone();
+            async move {
+                let reason = engine
+                    .read_websocket(&mut reader, &session, control.clone(), probing)
+                    .await;
+                if probing && session.transport() != Transport::WebSocket {
+                    // The probe never completed: polling carries on.
+                    session.upgrade_abandoned();
+                } else {
+                    engine.close(&session, reason);
+                }
+                // Either way this socket is done: have the writer close it.
+                let _ = control
+                    .send(Control::Frame(
+                        OpCode::Close,
+                        frame::close_payload(1000, reason.as_str()),
+                    ))
+                    .await;
+            }
+        });
+
+        // The writer: control frames first, then everything queued, one write per wake-up.
+        let mut buffer = Vec::new();
+        let mut closing = false;
+        let on_websocket =
+            |session: &Session<H::State>| session.transport() == Transport::WebSocket;
+        while !closing {
+            tokio::select! {
+                biased;
+                control_message = control_rx.recv() => match control_message {
+                    Some(Control::Frame(opcode, payload)) => {
+                        closing = opcode == OpCode::Close;
+                        frame::encode(&mut buffer, opcode, &payload);
+                    }
+                    Some(Control::Wake) => {}
+                    None => closing = true,
+                },
+                () = session.wait_ws(), if on_websocket(&session) => {
+                    for packet in session.drain() {
+                        match packet {
+                            Outgoing::Text(bytes) => frame::encode(&mut buffer, OpCode::Text, &bytes),
+                            Outgoing::Binary(bytes) => frame::encode(&mut buffer, OpCode::Binary, &bytes),
+                        }
+                    }
+                    if let Some(reason) = session.close_reason() {
+                        if !matches!(reason, CloseReason::ClientClose | CloseReason::TransportClose) {
+                            // Tell the Engine.IO client it is over before the socket closes.
+                            frame::encode(&mut buffer, OpCode::Text, Packet::Close.encode().as_bytes());
+                        }
+                        frame::encode(&mut buffer, OpCode::Close, &frame::close_payload(1000, reason.as_str()));
+                        closing = true;
+                    }
+                },
+                () = session.closed.cancelled(), if !on_websocket(&session) => {
+                    // The polling session this socket was probing for has closed.
+                    frame::encode(&mut buffer, OpCode::Close, &frame::close_payload(1000, "session closed"));
+                    closing = true;
+                },
+            }
+            // Pick up whatever else is already waiting, so one write carries it all.
+            while let Ok(message) = control_rx.try_recv() {
+                if let Control::Frame(opcode, payload) = message {
+                    closing |= opcode == OpCode::Close;
+                    frame::encode(&mut buffer, opcode, &payload);
+                }
+            }
+            if !buffer.is_empty() {
+                if write_half.write_all(&buffer).await.is_err() {
+                    break;
+                }
+                buffer.clear();
+                // Idle connections should not keep a burst-sized buffer.
+                if buffer.capacity() > 64 * 1024 {
+                    buffer = Vec::new();
+                }
+            }
+        }
+        let _ = write_half.shutdown().await;
+        reader_task.abort();
+        if !probing || session.transport() == Transport::WebSocket {
+            self.close(&session, CloseReason::TransportClose);
+        }
+    }
+
+    /// Reads frames until the socket or session ends; returns why.
+    async fn read_websocket(
+        self: &Arc<Self>,
+        reader: &mut fastwebsockets::WebSocketRead<
+            tokio::io::ReadHalf<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+        >,
+        session: &Arc<Session<H::State>>,
+        control: mpsc::Sender<Control>,
+        mut probing: bool,
+    ) -> CloseReason {
+        let max = self.config.max_payload;
+        let mut fragments: Option<(OpCode, Vec<u8>)> = None;
+        loop {
+            let forward = control.clone();
+            let mut send_fn = move |frame: fastwebsockets::Frame<'_>| {
+                let owned = Control::Frame(frame.opcode, frame.payload.to_vec());
+                let forward = forward.clone();
+                async move {
+                    forward
+                        .send(owned)
+                        .await
+                        .map_err(|_| WebSocketError::ConnectionClosed)
+                }
+            };
+            let frame = match reader.read_frame(&mut send_fn).await {
+                Ok(frame) => frame,
+                Err(WebSocketError::FrameTooLarge) => return CloseReason::ProtocolError,
+                Err(_) => return CloseReason::TransportClose,
+            };
+            let (opcode, payload) = match frame.opcode {
+                OpCode::Close => return CloseReason::TransportClose,
+                OpCode::Ping | OpCode::Pong => continue,
+                OpCode::Text | OpCode::Binary if frame.fin && fragments.is_none() => {
+                    (frame.opcode, frame.payload.to_vec())
+                }
+                OpCode::Text | OpCode::Binary if fragments.is_none() => {
+                    fragments = Some((frame.opcode, frame.payload.to_vec()));
+                    continue;
+                }
+                OpCode::Continuation => {
+                    let Some((opcode, mut collected)) = fragments.take() else {
+                        return CloseReason::ProtocolError;
+                    };
+                    if collected.len() + frame.payload.len() > max {
+                        return CloseReason::ProtocolError;
+                    }
+                    collected.extend_from_slice(&frame.payload);
+                    if !frame.fin {
+                        fragments = Some((opcode, collected));
+                        continue;
+                    }
+                    (opcode, collected)
+                }
+                _ => return CloseReason::ProtocolError,
+            };
+            let packet = if opcode == OpCode::Binary {
+                Packet::Binary(Bytes::from(payload))
+            } else {
+                match String::from_utf8(payload)
+                    .ok()
+                    .and_then(|t| Packet::decode(&t).ok())
+                {
+                    Some(packet) => packet,
+                    None => return CloseReason::ProtocolError,
+                }
+            };
+            if probing {
+                match packet {
+                    Packet::Ping(data) if data == "probe" => {
+                        session.probe_answered();
+                        let answer = Control::Frame(OpCode::Text, b"3probe".to_vec());
+                        if control.send(answer).await.is_err() {
+                            return CloseReason::TransportClose;
+                        }
+                    }
+                    Packet::Upgrade if session.transport() == Transport::Upgrading => {
+                        session.upgraded();
+                        probing = false;
+                        let _ = control.send(Control::Wake).await;
+                    }
+                    _ => return CloseReason::ProtocolError,
+                }
+                continue;
+            }
+            if !self.dispatch(session, packet).await {
+                return CloseReason::ProtocolError;
+            }
+            if session.close_reason().is_some() {
+                return CloseReason::ClientClose;
+            }
+        }
+    }
+}
+
+/// What the reader (and setup) tell the WebSocket writer.
+enum Control {
+    /// A frame to send before anything queued: a pong or close the reader owes, `3probe`, the
+    /// open packet.
+    Frame(OpCode, Vec<u8>),
+    /// The session switched to this socket: start draining its outbox.
+    Wake,
+}
