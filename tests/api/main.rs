@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod common;
+mod engineio;
 mod hostile;
 mod limits;
 mod messages;
