@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs every parley check and test: formatting, lints, unit tests, integration tests over real
-# sockets, and a build of the benchmarks. Installs what the tests need first when it is missing.
-# This is the README's test command, and CI runs exactly this (via .ci/run).
+# sockets (Rust and the official Node socket.io-client), bounded fuzzing of the protocol
+# parsers, and a build of the benchmarks. Installs what the tests need first when it is
+# missing. This is the README's test command, and CI runs exactly this (via .ci/run).
+#
+#   PARLEY_FUZZ_SECONDS=N   seconds per fuzz target (default 30; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
+fuzz_seconds="${PARLEY_FUZZ_SECONDS:-30}"
 
 # --- what the tests need -------------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1; then
@@ -18,6 +22,18 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  say "installing Node.js and npm (Debian packages)"
+  apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci (pinned test dependencies from package-lock.json)"
+  npm ci --no-audit --no-fund
+fi
+if [ "$fuzz_seconds" != 0 ] && ! cargo fuzz --version >/dev/null 2>&1; then
+  say "installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
+fi
 
 # --- checks --------------------------------------------------------------------------------
 say "cargo fmt --check"
@@ -29,5 +45,19 @@ cargo clippy --all-targets --locked -- -D warnings
 # --- tests ---------------------------------------------------------------------------------
 say "cargo test (unit tests and tests/ over real sockets)"
 cargo test --all-targets --locked
+
+say "realtime suite: the official socket.io-client against the real binary"
+PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=2 tests/realtime/
+
+if [ "$fuzz_seconds" != 0 ]; then
+  # libFuzzer needs unstable compiler flags; RUSTC_BOOTSTRAP lets the stable toolchain accept
+  # them (no sanitizer: the targets are safe Rust, we look for panics and round-trip bugs).
+  for target in socketio_packet engineio_payload; do
+    say "fuzz $target for ${fuzz_seconds}s"
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$target" -- \
+      -max_total_time="$fuzz_seconds" -print_final_stats=1 2>&1 | tail -n 3
+    test "${PIPESTATUS[0]}" -eq 0
+  done
+fi
 
 say "all checks and tests passed"

@@ -278,6 +278,15 @@ mod tests {
         }
     }
 
+    /// Found by the fuzzer: numbers past u64 become floats, which must survive a round trip
+    /// (serde_json's `float_roundtrip`).
+    #[test]
+    fn regression_large_numbers_round_trip_exactly() {
+        let text = "32[[30000000000004000002]]";
+        let packet = decode(text).expect("decodes");
+        assert_eq!(decode(&encode(&packet)).expect("again"), packet);
+    }
+
     #[test]
     fn event_and_ack_builders() {
         assert_eq!(
