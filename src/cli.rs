@@ -68,6 +68,12 @@ pub enum Command {
         #[arg(long)]
         room: u64,
     },
+    /// Serve the reference behaviour of the official Engine.IO/Socket.IO protocol test suites
+    #[command(hide = true)]
+    ProtocolConformance {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -192,6 +198,9 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
             Ok(())
         }
         Some(Command::Export { room }) => export(&config, RoomId(room)).await,
+        Some(Command::ProtocolConformance { listen }) => {
+            Ok(crate::conformance::serve(listen).await?)
+        }
     }
 }
 

@@ -19,3 +19,4 @@ pub mod realtime;
 pub mod server;
 pub mod socketio;
 pub mod store;
+pub mod conformance;
