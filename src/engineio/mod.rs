@@ -38,6 +38,10 @@ pub use session::{CloseReason, Outgoing, Session, Transport};
 
 type Body = Full<Bytes>;
 
+/// How long a GET that meets an upgrade in progress waits for the client's `5` before it
+/// answers `6` (the reference server checks every 100 ms).
+const UPGRADE_SETTLE: Duration = Duration::from_millis(100);
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub ping_interval: Duration,
@@ -48,6 +52,9 @@ pub struct EngineConfig {
     pub outbox_limit_bytes: usize,
     /// Packets queued for one client before it counts as lagging and is closed.
     pub outbox_limit_packets: usize,
+    /// Write everything queued for a WebSocket in one syscall (the default). Off, each frame
+    /// is its own write, as the reference server does; only the conformance fixture wants that.
+    pub coalesce_writes: bool,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +65,7 @@ impl Default for EngineConfig {
             max_payload: 1_000_000,
             outbox_limit_bytes: 4 * 1024 * 1024,
             outbox_limit_packets: 4096,
+            coalesce_writes: true,
         }
     }
 }
@@ -327,7 +335,7 @@ impl<H: Handler> Engine<H> {
             return status(StatusCode::BAD_REQUEST, "session id unknown");
         };
         if session.transport() == Transport::WebSocket {
-            self.close(&session, CloseReason::ProtocolError);
+            // Refused, but the upgraded session carries on.
             return status(StatusCode::BAD_REQUEST, "session was upgraded to websocket");
         }
         if !session.begin_poll() {
@@ -335,7 +343,17 @@ impl<H: Handler> Engine<H> {
             self.close(&session, CloseReason::DuplicatePoll);
             return status(StatusCode::BAD_REQUEST, "overlapping polling requests");
         }
-        let answer = session.wait_poll().await;
+        let mut answer = session.wait_poll().await;
+        if matches!(answer, session::PollAnswer::Noop)
+            && session.wait_upgraded(UPGRADE_SETTLE).await
+        {
+            // The client finished the upgrade while this GET was in flight: polling is over.
+            session.end_poll();
+            return status(StatusCode::BAD_REQUEST, "session was upgraded to websocket");
+        }
+        if matches!(answer, session::PollAnswer::Noop) && session.close_reason().is_some() {
+            answer = session::PollAnswer::Closed(CloseReason::TransportClose);
+        }
         session.end_poll();
         let body = match answer {
             session::PollAnswer::Packets(packets) => {
@@ -433,12 +451,10 @@ impl<H: Handler> Engine<H> {
         let existing = match &sid {
             Some(sid) => match self.lookup(sid) {
                 Some(session) if session.attach_websocket() => Some(session),
-                _ => {
-                    return status(
-                        StatusCode::BAD_REQUEST,
-                        "session id unknown or already upgraded",
-                    );
-                }
+                // A second socket for a session that has one: accept it and close it at once,
+                // as the reference server does (a 400 here surfaces as an error in clients).
+                Some(_) => return reject_websocket(request),
+                None => return status(StatusCode::BAD_REQUEST, "session id unknown"),
             },
             None => None,
         };
@@ -554,6 +570,12 @@ impl<H: Handler> Engine<H> {
                         match packet {
                             Outgoing::Text(bytes) => frame::encode(&mut buffer, OpCode::Text, &bytes),
                             Outgoing::Binary(bytes) => frame::encode(&mut buffer, OpCode::Binary, &bytes),
+                        }
+                        if !self.config.coalesce_writes {
+                            if write_half.write_all(&buffer).await.is_err() {
+                                break;
+                            }
+                            buffer.clear();
                         }
                     }
                     if let Some(reason) = session.close_reason() {
@@ -687,6 +709,32 @@ impl<H: Handler> Engine<H> {
                 return CloseReason::ClientClose;
             }
         }
+    }
+}
+
+/// Completes a WebSocket handshake and closes the socket straight away.
+fn reject_websocket(mut request: Request<Incoming>) -> Response<Body> {
+    match fastwebsockets::upgrade::upgrade(&mut request) {
+        Ok((response, upgrade)) => {
+            tokio::spawn(async move {
+                if let Ok(ws) = upgrade.await {
+                    let mut stream = ws.into_inner();
+                    let mut buffer = Vec::new();
+                    frame::encode(
+                        &mut buffer,
+                        OpCode::Close,
+                        &frame::close_payload(1008, "session already has a websocket"),
+                    );
+                    let _ = stream.write_all(&buffer).await;
+                    let _ = stream.shutdown().await;
+                }
+            });
+            response.map(|_| Full::new(Bytes::new()))
+        }
+        Err(e) => status(
+            StatusCode::BAD_REQUEST,
+            &format!("bad websocket request: {e}"),
+        ),
     }
 }
 

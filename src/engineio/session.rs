@@ -265,6 +265,25 @@ impl<S> Session<S> {
         }
     }
 
+    /// Waits (at most `limit`) for an upgrade in progress to complete; true if it did.
+    pub async fn wait_upgraded(&self, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.poll_wake.notified();
+                match self.transport() {
+                    Transport::WebSocket => return true,
+                    Transport::Polling => return false,
+                    Transport::Upgrading => {}
+                }
+                if self.close_reason().is_some() {
+                    return false;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.unwrap_or(false)
+    }
+
     /// Waits until the WebSocket writer has something to send (or the session closed).
     pub async fn wait_ws(&self) {
         loop {

@@ -406,9 +406,18 @@ async fn probe_upgrade_moves_the_session_to_websocket() {
         400,
         "polling is over after the upgrade"
     );
+    let mut second = websocket(&srv, Some(&sid))
+        .await
+        .expect("handshake completes");
+    assert_eq!(
+        next_text(&mut second).await,
+        None,
+        "a second socket is closed at once"
+    );
+    send_text(&mut ws, r#"428["message:send",{"roomId":1,"content":"x"}]"#).await;
     assert!(
-        websocket(&srv, Some(&sid)).await.is_err(),
-        "a second upgrade is refused"
+        next_text(&mut ws).await.expect("ack").starts_with("438["),
+        "the first still works"
     );
     srv.stop().await;
 }
