@@ -554,6 +554,9 @@ impl engineio::Handler for SocketHandler {
                 } else if !state.bucket.take() {
                     if state.bucket.strikes >= ABUSE_STRIKES {
                         tracing::warn!(user = %viewer.id, "disconnecting a socket that keeps flooding");
+                        // A Socket.IO DISCONNECT first: the client then does not reconnect on
+                        // its own straight into the same flood.
+                        let _ = session.push(Outgoing::Text(eio("1")));
                         return self.close(session, CloseReason::Kicked);
                     }
                     json!({"ok": false, "error": {"code": "rate_limited",

@@ -261,7 +261,8 @@ impl<H: Handler> Engine<H> {
         session
     }
 
-    /// Sends `2` every ping interval and closes the session when the pong is late.
+    /// Sends `2` a ping interval after the last pong (or the handshake) and closes the session
+    /// when a pong is later than the ping timeout, as the reference server does.
     fn spawn_heartbeat(self: &Arc<Self>, session: Arc<Session<H::State>>) {
         let engine = Arc::clone(self);
         tokio::spawn(async move {
@@ -281,12 +282,14 @@ impl<H: Handler> Engine<H> {
                     return;
                 }
                 tokio::select! {
-                    () = tokio::time::sleep(timeout) => {}
+                    () = session.pong() => {}
+                    () = tokio::time::sleep(timeout) => {
+                        if session.ping_overdue(timeout) {
+                            engine.close(&session, CloseReason::PingTimeout);
+                            return;
+                        }
+                    }
                     () = session.closed.cancelled() => return,
-                }
-                if session.ping_overdue(timeout) {
-                    engine.close(&session, CloseReason::PingTimeout);
-                    return;
                 }
             }
         });
@@ -352,24 +355,33 @@ impl<H: Handler> Engine<H> {
             return status(StatusCode::BAD_REQUEST, "session was upgraded to websocket");
         }
         if matches!(answer, session::PollAnswer::Noop) && session.close_reason().is_some() {
-            answer = session::PollAnswer::Closed(CloseReason::TransportClose);
+            answer = session::PollAnswer::Closed(CloseReason::TransportClose, Vec::new());
         }
         session.end_poll();
+        let texts = |packets: Vec<Outgoing>| -> Vec<String> {
+            packets
+                .iter()
+                .map(|p| match p {
+                    Outgoing::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    Outgoing::Binary(bytes) => Packet::Binary(bytes.clone()).encode(),
+                })
+                .collect()
+        };
         let body = match answer {
             session::PollAnswer::Packets(packets) => {
-                let texts: Vec<String> = packets
-                    .iter()
-                    .map(|p| match p {
-                        Outgoing::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-                        Outgoing::Binary(bytes) => Packet::Binary(bytes.clone()).encode(),
-                    })
-                    .collect();
-                packet::encode_payload(texts.iter().map(String::as_str))
+                packet::encode_payload(texts(packets).iter().map(String::as_str))
             }
-            session::PollAnswer::Closed(CloseReason::ClientClose) | session::PollAnswer::Noop => {
-                Packet::Noop.encode()
+            session::PollAnswer::Noop => Packet::Noop.encode(),
+            session::PollAnswer::Closed(reason, queued) => {
+                // What was queued before the close still goes out, then the close itself.
+                let mut all = texts(queued);
+                all.push(if reason == CloseReason::ClientClose {
+                    Packet::Noop.encode()
+                } else {
+                    Packet::Close.encode()
+                });
+                packet::encode_payload(all.iter().map(String::as_str))
             }
-            session::PollAnswer::Closed(_) => Packet::Close.encode(),
         };
         text_response(body, "text/plain; charset=UTF-8")
     }
@@ -560,6 +572,10 @@ impl<H: Handler> Engine<H> {
                 control_message = control_rx.recv() => match control_message {
                     Some(Control::Frame(opcode, payload)) => {
                         closing = opcode == OpCode::Close;
+                        if closing && on_websocket(&session) {
+                            // Whatever the session queued (acks, a disconnect) goes out first.
+                            encode_outbox(&mut buffer, session.drain());
+                        }
                         frame::encode(&mut buffer, opcode, &payload);
                     }
                     Some(Control::Wake) => {}
@@ -708,6 +724,15 @@ impl<H: Handler> Engine<H> {
             if session.close_reason().is_some() {
                 return CloseReason::ClientClose;
             }
+        }
+    }
+}
+
+fn encode_outbox(buffer: &mut Vec<u8>, packets: Vec<Outgoing>) {
+    for packet in packets {
+        match packet {
+            Outgoing::Text(bytes) => frame::encode(buffer, OpCode::Text, &bytes),
+            Outgoing::Binary(bytes) => frame::encode(buffer, OpCode::Binary, &bytes),
         }
     }
 }

@@ -104,6 +104,8 @@ pub struct Session<S> {
     poll_wake: Notify,
     /// Wakes the WebSocket writer.
     ws_wake: Notify,
+    /// Wakes the heartbeat when a pong arrives, so the next ping is a full interval later.
+    pong_wake: Notify,
     /// Cancelled when the session closes: stops the heartbeat and transport tasks.
     pub closed: CancellationToken,
     outbox_limit_bytes: usize,
@@ -113,9 +115,9 @@ pub struct Session<S> {
 /// What a polling GET should answer.
 pub enum PollAnswer {
     Packets(Vec<Outgoing>),
-    /// The session closed while (or before) the GET waited; `6` if the client asked for it,
-    /// `1` otherwise.
-    Closed(CloseReason),
+    /// The session closed while (or before) the GET waited: whatever was still queued, then
+    /// `6` if the client asked for the close, `1` otherwise.
+    Closed(CloseReason, Vec<Outgoing>),
     /// A WebSocket took over: answer `6` so the client can finish the upgrade.
     Noop,
 }
@@ -141,6 +143,7 @@ impl<S: Default> Session<S> {
             }),
             poll_wake: Notify::new(),
             ws_wake: Notify::new(),
+            pong_wake: Notify::new(),
             closed: CancellationToken::new(),
             outbox_limit_bytes,
             outbox_limit_packets,
@@ -221,6 +224,12 @@ impl<S> Session<S> {
 
     pub fn pong_received(&self) {
         self.lock().ping_unanswered_since = None;
+        self.pong_wake.notify_one();
+    }
+
+    /// Resolves when a pong arrives (or one arrived since the last call).
+    pub async fn pong(&self) {
+        self.pong_wake.notified().await;
     }
 
     /// True once a ping has gone unanswered for `timeout`.
@@ -251,7 +260,8 @@ impl<S> Session<S> {
             {
                 let mut inner = self.lock();
                 if let Some(reason) = inner.closed {
-                    return PollAnswer::Closed(reason);
+                    inner.outbox_bytes = 0;
+                    return PollAnswer::Closed(reason, inner.outbox.drain(..).collect());
                 }
                 if !inner.outbox.is_empty() {
                     inner.outbox_bytes = 0;
