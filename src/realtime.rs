@@ -37,6 +37,9 @@ pub const EVENT_BURST: f64 = 50.0;
 pub const EVENTS_PER_SECOND: f64 = 20.0;
 /// Refused events (over the rate) after which a socket is disconnected.
 pub const ABUSE_STRIKES: u32 = 100;
+/// An Engine.IO session that has not signed a socket in within this time is closed (the
+/// reference server's `connectTimeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 /// A recovering socket that missed more than this many events starts fresh instead.
 pub const MAX_REPLAY_EVENTS: u64 = 10_000;
 /// Rooms one `sync` may ask about, and messages returned per room.
@@ -506,6 +509,19 @@ impl engineio::Handler for SocketHandler {
     async fn on_open(&self, session: &Arc<Session<SocketState>>, handshake: Handshake) {
         let cookie = session_token(&handshake.headers).map(|(token, _)| token);
         session.state.lock().await.cookie_token = cookie;
+        let weak = Arc::downgrade(session);
+        let engine = self.realtime.engine.get().cloned().unwrap_or_default();
+        tokio::spawn(async move {
+            tokio::time::sleep(CONNECT_TIMEOUT).await;
+            let (Some(session), Some(engine)) = (weak.upgrade(), engine.upgrade()) else {
+                return;
+            };
+            let never_connected = session.state.lock().await.connected.is_none();
+            if never_connected && session.close_reason().is_none() {
+                tracing::debug!(sid = %session.sid, "no Socket.IO connect in time");
+                engine.close(&session, CloseReason::Kicked);
+            }
+        });
     }
 
     async fn on_message(&self, session: &Arc<Session<SocketState>>, message: Message) {
