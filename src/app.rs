@@ -22,6 +22,8 @@ pub enum OpenError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 #[derive(Clone)]
@@ -30,6 +32,12 @@ pub struct App {
 }
 
 struct Inner {
+    /// HTTPS certificate and key, when configured.
+    tls: Option<Arc<crate::tls::Tls>>,
+    /// When the accept loop last came round (unix ms): the watchdog's proof it is not stuck.
+    accept_loop_alive_ms: std::sync::atomic::AtomicI64,
+    /// HTTP requests answered, by route pattern and status (for `/metrics`).
+    http_requests: std::sync::Mutex<std::collections::HashMap<(&'static str, u16), u64>>,
     config: Config,
     chat: Arc<Chat>,
     /// The Socket.IO endpoint (Engine.IO sessions and the realtime actor behind them).
@@ -44,6 +52,10 @@ impl App {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(crate::tls::Tls::load(cert, key)?)),
+            _ => None,
+        };
         let (store, feed) = Store::open_with_feed(&config.database_path())?;
         let chat = Arc::new(Chat::new(store, &config));
         let realtime = realtime::start(
@@ -60,6 +72,11 @@ impl App {
         );
         Ok(App {
             inner: Arc::new(Inner {
+                tls,
+                accept_loop_alive_ms: std::sync::atomic::AtomicI64::new(
+                    crate::clock::Timestamp::now().0,
+                ),
+                http_requests: std::sync::Mutex::default(),
                 config,
                 chat,
                 realtime,
@@ -73,6 +90,52 @@ impl App {
 
     pub fn chat(&self) -> &Chat {
         &self.inner.chat
+    }
+
+    pub fn tls(&self) -> Option<&Arc<crate::tls::Tls>> {
+        self.inner.tls.as_ref()
+    }
+
+    /// Called by the accept loop each time round.
+    pub fn mark_accept_loop_alive(&self) {
+        self.inner.accept_loop_alive_ms.store(
+            crate::clock::Timestamp::now().0,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The store answers and the accept loop came round within `within`.
+    pub fn healthy(&self, within: Duration) -> bool {
+        let last = self
+            .inner
+            .accept_loop_alive_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let loop_alive = crate::clock::Timestamp::now().0 - last <= within.as_millis() as i64;
+        let store_answers = self
+            .inner
+            .chat
+            .store()
+            .snapshot()
+            .and_then(|s| s.ping())
+            .is_ok();
+        loop_alive && store_answers
+    }
+
+    pub fn count_request(&self, route: &'static str, status: u16) {
+        if let Ok(mut counts) = self.inner.http_requests.lock() {
+            *counts.entry((route, status)).or_default() += 1;
+        }
+    }
+
+    pub fn request_counts(&self) -> Vec<((&'static str, u16), u64)> {
+        let mut counts: Vec<_> = self
+            .inner
+            .http_requests
+            .lock()
+            .map(|c| c.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default();
+        counts.sort_unstable();
+        counts
     }
 
     pub fn realtime(&self) -> &Arc<SocketEngine> {

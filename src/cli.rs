@@ -22,7 +22,7 @@ Configuration is layered: defaults < TOML file (--config or PARLEY_CONFIG) < env
 Environment variables: PARLEY_LISTEN, PARLEY_DATA_DIR, PARLEY_REGISTRATION, PARLEY_LOG_FORMAT,
 PARLEY_LOG, PARLEY_SESSION_DAYS, PARLEY_MAX_CONNECTIONS, PARLEY_TRUST_PROXY, PARLEY_PING_INTERVAL_MS,
 PARLEY_PING_TIMEOUT_MS, PARLEY_MAX_PAYLOAD, PARLEY_RECOVERY_WINDOW_SECS, PARLEY_ALLOWED_ORIGINS,
-PARLEY_PRESENCE_GRACE_MS.
+PARLEY_PRESENCE_GRACE_MS, PARLEY_TLS_CERT, PARLEY_TLS_KEY, PARLEY_METRICS_TOKEN.
 With no command, parley runs `serve`.";
 
 #[derive(Parser, Debug)]
@@ -111,6 +111,15 @@ pub struct ServeArgs {
     /// Ms after a user's last connection closes before they show offline [default: 3000]
     #[arg(long, value_name = "MS")]
     pub presence_grace_ms: Option<u64>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key); SIGHUP reloads it
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Bearer token required for GET /metrics (default: loopback clients only)
+    #[arg(long, value_name = "TOKEN")]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,6 +176,9 @@ impl Cli {
             recovery_window_secs: serve.and_then(|s| s.recovery_window_secs),
             allowed_origins: serve.and_then(|s| s.allowed_origins.as_deref().map(split_list)),
             presence_grace_ms: serve.and_then(|s| s.presence_grace_ms),
+            tls_cert: serve.and_then(|s| s.tls_cert.clone()),
+            tls_key: serve.and_then(|s| s.tls_key.clone()),
+            metrics_token: serve.and_then(|s| s.metrics_token.clone()),
         };
         let file = self
             .global
@@ -212,11 +224,61 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         data_dir = %config.data_dir.display(),
         registration = config.registration.as_str(),
+        tls = app.tls().is_some(),
         "parley {} starting",
         env!("CARGO_PKG_VERSION")
     );
-    crate::server::run(listener, app, shutdown_signal()).await?;
+    spawn_watchdog(&app);
+    spawn_tls_reloader(&app);
+    crate::systemd::notify("READY=1");
+    let stopping = async {
+        shutdown_signal().await;
+        crate::systemd::notify("STOPPING=1");
+    };
+    crate::server::run(listener, app, stopping).await?;
     Ok(())
+}
+
+/// Pings systemd's watchdog (when it asked for pings) while the store answers and the accept
+/// loop comes round; a stuck server stops pinging and systemd restarts it.
+fn spawn_watchdog(app: &App) {
+    let Some(every) = crate::systemd::watchdog_interval() else {
+        return;
+    };
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if app.healthy(every.max(crate::server::LIVENESS_TICK * 3)) {
+                crate::systemd::notify("WATCHDOG=1");
+            } else {
+                tracing::error!("unhealthy: not pinging the systemd watchdog");
+            }
+        }
+    });
+}
+
+/// Reloads the TLS certificate and key on SIGHUP.
+fn spawn_tls_reloader(app: &App) {
+    #[cfg(unix)]
+    if let Some(tls) = app.tls().cloned() {
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; TLS reload disabled");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what systemd sends).

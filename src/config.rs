@@ -103,6 +103,13 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// How long after a user's last connection closes they are shown offline.
     pub presence_grace_ms: u64,
+    /// PEM certificate chain for HTTPS (with `tls_key`); reloaded on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with `tls_cert`).
+    pub tls_key: Option<PathBuf>,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`; when unset, only
+    /// clients on the loopback interface may read it.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -122,6 +129,9 @@ impl Default for Config {
             recovery_window_secs: DEFAULT_RECOVERY_WINDOW_SECS,
             allowed_origins: Vec::new(),
             presence_grace_ms: DEFAULT_PRESENCE_GRACE_MS,
+            tls_cert: None,
+            tls_key: None,
+            metrics_token: None,
         }
     }
 }
@@ -143,6 +153,9 @@ pub struct Overrides {
     pub recovery_window_secs: Option<u64>,
     pub allowed_origins: Option<Vec<String>>,
     pub presence_grace_ms: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +189,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_RECOVERY_WINDOW_SECS", "recovery_window_secs"),
     ("PARLEY_ALLOWED_ORIGINS", "allowed_origins"),
     ("PARLEY_PRESENCE_GRACE_MS", "presence_grace_ms"),
+    ("PARLEY_TLS_CERT", "tls_cert"),
+    ("PARLEY_TLS_KEY", "tls_key"),
+    ("PARLEY_METRICS_TOKEN", "metrics_token"),
 ];
 
 /// `a, b,c` -> `["a", "b", "c"]` (empty pieces dropped).
@@ -271,6 +287,15 @@ impl Config {
         if let Some(v) = env("PARLEY_PRESENCE_GRACE_MS") {
             overrides.presence_grace_ms = Some(parsed("PARLEY_PRESENCE_GRACE_MS", &v)?);
         }
+        if let Some(v) = env("PARLEY_TLS_CERT") {
+            overrides.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("PARLEY_TLS_KEY") {
+            overrides.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("PARLEY_METRICS_TOKEN") {
+            overrides.metrics_token = Some(v);
+        }
         self.apply(&overrides);
         Ok(())
     }
@@ -317,6 +342,15 @@ impl Config {
         }
         if let Some(v) = o.presence_grace_ms {
             self.presence_grace_ms = v;
+        }
+        if let Some(v) = &o.tls_cert {
+            self.tls_cert = Some(v.clone());
+        }
+        if let Some(v) = &o.tls_key {
+            self.tls_key = Some(v.clone());
+        }
+        if let Some(v) = &o.metrics_token {
+            self.metrics_token = Some(v.clone());
         }
     }
 

@@ -61,6 +61,8 @@ pub const TYPING_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub struct Hub {
+    /// Room broadcasts delivered since the owner last asked.
+    delivered: std::cell::Cell<u64>,
     conns: HashMap<ConnId, Conn>,
     rooms: HashMap<RoomId, HashSet<ConnId>>,
     users: HashMap<UserId, UserEntry>,
@@ -183,11 +185,18 @@ impl Hub {
             if Some(conn.user) == skip {
                 continue;
             }
-            if !conn.outlet.push(packet.clone()) {
+            if conn.outlet.push(packet.clone()) {
+                self.delivered.set(self.delivered.get() + 1);
+            } else {
                 lagging.push(*conn_id);
             }
         }
         lagging
+    }
+
+    /// Room broadcasts delivered since the last call (read by the owning task).
+    pub fn take_delivered(&self) -> u64 {
+        self.delivered.replace(0)
     }
 
     /// Sends `packet` to every connection of `user`.

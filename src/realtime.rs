@@ -154,7 +154,17 @@ enum Command {
     },
 }
 
+/// What the realtime layer has done, for `/metrics`.
+#[derive(Default, Debug)]
+pub struct RealtimeStats {
+    /// Room broadcasts handed to a connection's queue.
+    pub fanout_deliveries: crate::metrics::Counter,
+    /// Connections closed because their queue was full.
+    pub lagging_disconnects: crate::metrics::Counter,
+}
+
 pub struct Realtime {
+    stats: Arc<RealtimeStats>,
     chat: Arc<Chat>,
     commands: mpsc::UnboundedSender<Command>,
     parked: Mutex<HashMap<String, Parked>>,
@@ -198,7 +208,9 @@ pub fn start(
     presence_grace: Duration,
 ) -> Arc<SocketEngine> {
     let (commands, inbox) = mpsc::unbounded_channel();
+    let stats = Arc::new(RealtimeStats::default());
     let realtime = Arc::new(Realtime {
+        stats: Arc::clone(&stats),
         chat: Arc::clone(&chat),
         commands: commands.clone(),
         parked: Mutex::new(HashMap::new()),
@@ -219,6 +231,7 @@ pub fn start(
         .and_then(|s| s.last_event_seq())
         .unwrap_or(EventSeq(0));
     let actor = Actor {
+        stats,
         chat,
         hub: Hub::default(),
         last_seq,
@@ -325,6 +338,10 @@ fn parse<T: for<'de> Deserialize<'de>>(event: &str, args: &[Value]) -> Result<T,
 }
 
 impl SocketHandler {
+    pub fn stats(&self) -> &RealtimeStats {
+        &self.realtime.stats
+    }
+
     fn engine(&self) -> Option<Arc<SocketEngine>> {
         self.realtime.engine.get().and_then(Weak::upgrade)
     }
@@ -616,6 +633,7 @@ impl engineio::Handler for SocketHandler {
 
 /// The single owner of the hub.
 struct Actor {
+    stats: Arc<RealtimeStats>,
     chat: Arc<Chat>,
     hub: Hub,
     /// The newest committed event already fanned out.
@@ -640,6 +658,7 @@ impl Actor {
                 Some(command) = inbox.recv() => self.command(command),
                 _ = tick.tick() => self.expire_typing(),
             }
+            self.stats.fanout_deliveries.add(self.hub.take_delivered());
         }
         tracing::debug!("realtime actor stopped");
     }
@@ -725,6 +744,7 @@ impl Actor {
 
     fn close_lagging(&self, conns: Vec<ConnId>) {
         for conn in conns {
+            self.stats.lagging_disconnects.add(1);
             self.hub.close_lagging(conn);
         }
     }

@@ -22,6 +22,45 @@ use crate::app::App;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// A client must send its request headers within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A client must finish the TLS handshake within this time.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the accept loop proves it is alive (for the systemd watchdog).
+pub const LIVENESS_TICK: Duration = Duration::from_secs(1);
+
+/// Serves HTTP/1.1 (with upgrades, for WebSockets) on one connection until it ends or the stop
+/// signal comes, then finishes the request in flight (at most `SHUTDOWN_GRACE`).
+async fn serve_connection<I>(
+    io: I,
+    app: App,
+    peer: std::net::SocketAddr,
+    mut stop: broadcast::Receiver<()>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(crate::http::handle(&app, request, peer).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = stop.recv() => {
+            connection.as_mut().graceful_shutdown();
+            match tokio::time::timeout(SHUTDOWN_GRACE, connection.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -43,9 +82,14 @@ pub async fn run(
     let connections = Arc::new(Semaphore::new(app.config().max_connections));
     tokio::pin!(shutdown);
 
+    let mut liveness = tokio::time::interval(LIVENESS_TICK);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
+            _ = liveness.tick() => {
+                app.mark_accept_loop_alive();
+                continue;
+            }
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -63,31 +107,19 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let mut stop = stop.subscribe();
+        let stop = stop.subscribe();
         let finished = finished_tx.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(crate::http::handle(&app, request, peer).await) }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = stop.recv() => {
-                    connection.as_mut().graceful_shutdown();
-                    match tokio::time::timeout(SHUTDOWN_GRACE, connection.as_mut()).await {
-                        Ok(result) => result,
-                        Err(_) => Ok(()),
+            match app.tls().map(|tls| tls.acceptor()) {
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, app, peer, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                None => serve_connection(stream, app, peer, stop).await,
             }
             drop(permit);
             drop(finished);

@@ -196,6 +196,16 @@ impl<H: Handler> Engine<H> {
         self.sessions().len()
     }
 
+    /// Open sessions as `(polling, websocket)`; a session mid-upgrade counts as polling.
+    pub fn transport_counts(&self) -> (usize, usize) {
+        let sessions = self.sessions();
+        let websocket = sessions
+            .values()
+            .filter(|s| s.transport() == Transport::WebSocket)
+            .count();
+        (sessions.len() - websocket, websocket)
+    }
+
     fn lookup(self: &Arc<Self>, sid: &str) -> Option<Arc<Session<H::State>>> {
         let session = self.sessions().get(sid).cloned()?;
         // The heartbeat task checks on a timer; a request right at the deadline must not find

@@ -159,6 +159,7 @@ pub async fn handle(
                 ));
             }
         },
+        Endpoint::Metrics => super::metrics::respond(app, &request, peer)?,
         Endpoint::OpenApi => json(StatusCode::OK, super::openapi::document()),
         Endpoint::ServerInfo => ok(&chat.server_info()?),
         Endpoint::Register => {

@@ -4,6 +4,7 @@
 //! Must not: decide who may do what (that is `chat`) or touch redb.
 
 mod api;
+mod metrics;
 pub mod openapi;
 pub mod request;
 pub mod response;
@@ -55,12 +56,18 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
             )
             .into_response();
         }
-        return app.realtime().handle(request, peer).await;
+        let response = app.realtime().handle(request, peer).await;
+        app.count_request(SOCKET_IO_PATH, response.status().as_u16());
+        return response;
     }
+    let mut route_label = "unmatched";
     let mut response = match resolve(&method, &path) {
-        RouteMatch::Found(route, params) => api::handle(app, route, params, request, peer)
-            .await
-            .unwrap_or_else(ApiError::into_response),
+        RouteMatch::Found(route, params) => {
+            route_label = route.path;
+            api::handle(app, route, params, request, peer)
+                .await
+                .unwrap_or_else(ApiError::into_response)
+        }
         RouteMatch::MethodNotAllowed(allowed) => {
             let allow = allowed
                 .iter()
@@ -97,6 +104,7 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
         HeaderValue::from_static("nosniff"),
     );
     tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
+    app.count_request(route_label, response.status().as_u16());
     response
 }
 

@@ -10,6 +10,7 @@ use crate::ids::MAX_WIRE_ID;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Healthz,
+    Metrics,
     OpenApi,
     ServerInfo,
     Register,
@@ -81,6 +82,8 @@ macro_rules! route {
 pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/healthz" => Healthz, Public, "Liveness: 200 when the store answers",
         body: None, query: &[], ok: (200, Some("Health"))),
+    route!(GET "/metrics" => Metrics, Public, "Prometheus metrics (Bearer metrics token, or loopback clients when none is set)",
+        body: None, query: &[], ok: (200, None)),
     route!(GET "/api/openapi.json" => OpenApi, Public, "This OpenAPI document",
         body: None, query: &[], ok: (200, None)),
     route!(GET "/api/server" => ServerInfo, Public, "Server name, version, registration mode, whether setup is needed",

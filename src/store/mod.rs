@@ -27,6 +27,8 @@ pub use read::{Snapshot, UNREAD_COUNT_CAP};
 pub use write::{Admission, AppendOutcome, Committed, NewMessage};
 
 use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableDatabase, WriteTransaction};
+
+use crate::metrics::{BATCH_SIZE_BOUNDS, Counter, Histogram, SECONDS_BOUNDS};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -63,6 +65,29 @@ struct Inner {
     writer: mpsc::Sender<WriterMsg>,
     /// Joined on close so the last commit is done before the process exits.
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stats: Arc<StoreStats>,
+}
+
+/// What the writer has done, for `/metrics`.
+#[derive(Debug)]
+pub struct StoreStats {
+    pub commits: Counter,
+    pub failed_batches: Counter,
+    pub messages_persisted: Counter,
+    pub batch_size: Histogram,
+    pub commit_seconds: Histogram,
+}
+
+impl Default for StoreStats {
+    fn default() -> Self {
+        StoreStats {
+            commits: Counter::default(),
+            failed_batches: Counter::default(),
+            messages_persisted: Counter::default(),
+            batch_size: Histogram::new(BATCH_SIZE_BOUNDS),
+            commit_seconds: Histogram::new(SECONDS_BOUNDS),
+        }
+    }
 }
 
 /// Receives every committed batch's events, in commit order (the realtime hub listens here).
@@ -109,15 +134,18 @@ impl Store {
             None => (None, None),
         };
         let thread_db = Arc::clone(&db);
+        let stats = Arc::new(StoreStats::default());
+        let thread_stats = Arc::clone(&stats);
         let writer_thread = std::thread::Builder::new()
             .name("parley-store-writer".into())
-            .spawn(move || writer_loop(&thread_db, jobs, feed_tx.as_ref()))?;
+            .spawn(move || writer_loop(&thread_db, jobs, feed_tx.as_ref(), &thread_stats))?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
                 path: path.to_owned(),
                 writer,
                 writer_thread: Mutex::new(Some(writer_thread)),
+                stats,
             }),
         };
         Ok((store, feed_rx))
@@ -125,6 +153,10 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    pub fn stats(&self) -> &StoreStats {
+        &self.inner.stats
     }
 
     /// A consistent read-only view of the store as of now.
@@ -210,7 +242,12 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
 
 type FeedSender = mpsc::Sender<Vec<Committed>>;
 
-fn writer_loop(db: &Database, mut inbox: mpsc::Receiver<WriterMsg>, feed: Option<&FeedSender>) {
+fn writer_loop(
+    db: &Database,
+    mut inbox: mpsc::Receiver<WriterMsg>,
+    feed: Option<&FeedSender>,
+    stats: &StoreStats,
+) {
     let mut close_ack = None;
     while close_ack.is_none() {
         let Some(first) = inbox.blocking_recv() else {
@@ -229,7 +266,7 @@ fn writer_loop(db: &Database, mut inbox: mpsc::Receiver<WriterMsg>, feed: Option
             }
         }
         if !batch.is_empty() {
-            commit_batch(db, batch, feed);
+            commit_batch(db, batch, feed, stats);
         }
     }
     if let Some(ack) = close_ack {
@@ -237,7 +274,7 @@ fn writer_loop(db: &Database, mut inbox: mpsc::Receiver<WriterMsg>, feed: Option
     }
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>, feed: Option<&FeedSender>) {
+fn commit_batch(db: &Database, batch: Vec<Job>, feed: Option<&FeedSender>, stats: &StoreStats) {
     let size = batch.len();
     let started = std::time::Instant::now();
     let mut txn = match db.begin_write() {
@@ -265,6 +302,20 @@ fn commit_batch(db: &Database, batch: Vec<Job>, feed: Option<&FeedSender>) {
         txn.commit().map_err(StoreError::from)
     };
     let events = write::take_batch_events();
+    if outcome.is_ok() {
+        stats.commits.add(1);
+        stats.batch_size.observe(size as f64);
+        stats
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let persisted = events
+            .iter()
+            .filter(|c| c.event.kind == records::EventKind::MessageNew)
+            .count();
+        stats.messages_persisted.add(persisted as u64);
+    } else {
+        stats.failed_batches.add(1);
+    }
     if outcome.is_ok()
         && !events.is_empty()
         && let Some(feed) = feed

@@ -40,6 +40,10 @@ impl Snapshot {
         Ok(table.get(key.as_str())?.map(|v| UserId(v.value())))
     }
 
+    pub fn room_count(&self) -> Result<u64, StoreError> {
+        Ok(self.txn.open_table(ROOMS)?.len()?)
+    }
+
     pub fn user_count(&self) -> Result<u64, StoreError> {
         Ok(self.txn.open_table(USERS)?.len()?)
     }

@@ -108,15 +108,15 @@ fn listen_addr(line: &str) -> Option<SocketAddr> {
 }
 
 /// A `parley serve` child process. Killed on drop if still running.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Serve {
     /// `parley serve ARGS` with extra environment; waits (bounded) for the address log line.
-    fn spawn(args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Serve {
+    pub(crate) fn spawn(args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Serve {
         let mut cmd = parley();
         cmd.arg("serve")
             .args(args)
@@ -182,12 +182,12 @@ impl Serve {
         Remote::new(self.addr)
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
 
     /// SIGTERM, then wait (bounded) for the exit status.
-    fn terminate(mut self) -> ExitStatus {
+    pub(crate) fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])

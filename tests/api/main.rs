@@ -8,5 +8,6 @@ mod engineio;
 mod hostile;
 mod limits;
 mod messages;
+mod ops;
 mod persistence;
 mod rooms;
