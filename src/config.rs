@@ -387,6 +387,50 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
+    /// docs/configuration.md must name every setting, its variable and its flag.
+    #[test]
+    fn documentation_covers_every_setting() {
+        let doc = include_str!("../docs/configuration.md");
+        let as_toml = toml::to_string(&Config {
+            tls_cert: Some("c".into()),
+            tls_key: Some("k".into()),
+            metrics_token: Some("m".repeat(16)),
+            allowed_origins: vec!["o".into()],
+            ..Config::default()
+        })
+        .expect("serialize");
+        let keys: Vec<&str> = as_toml
+            .lines()
+            .filter_map(|line| line.split_once(" = ").map(|(k, _)| k))
+            .collect();
+        assert_eq!(
+            keys.len(),
+            ENV_VARS.len(),
+            "every setting has an environment variable"
+        );
+        for key in &keys {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/configuration.md lacks `{key}`"
+            );
+            let (var, _) = ENV_VARS
+                .iter()
+                .find(|(_, field)| field == key)
+                .unwrap_or_else(|| panic!("no environment variable for `{key}`"));
+            assert!(
+                doc.contains(&format!("`{var}`")),
+                "docs/configuration.md lacks `{var}`"
+            );
+        }
+        let readme = include_str!("../README.md");
+        for (var, _) in ENV_VARS {
+            assert!(
+                readme.contains(var),
+                "README's configuration table lacks {var}"
+            );
+        }
+    }
+
     #[test]
     fn defaults_are_the_documented_ones() {
         let c = Config::layered(None, env_of(&[]), &Overrides::default()).expect("config");
