@@ -259,22 +259,28 @@ fn spawn_watchdog(app: &App) {
     });
 }
 
-/// Reloads the TLS certificate and key on SIGHUP.
+/// Handles SIGHUP (`systemctl reload`): reloads the TLS certificate and key when HTTPS is on,
+/// and otherwise just says there is nothing to reload. Without a handler, SIGHUP's default
+/// action would end the process.
 fn spawn_tls_reloader(app: &App) {
     #[cfg(unix)]
-    if let Some(tls) = app.tls().cloned() {
+    {
+        let tls = app.tls().cloned();
         tokio::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};
             let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; TLS reload disabled");
+                tracing::warn!("cannot listen for SIGHUP; reload disabled");
                 return;
             };
             while hangups.recv().await.is_some() {
-                match tls.reload() {
-                    Ok(()) => tracing::info!("TLS certificate reloaded"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
-                    }
+                match &tls {
+                    None => tracing::info!("SIGHUP: nothing to reload (no TLS configured)"),
+                    Some(tls) => match tls.reload() {
+                        Ok(()) => tracing::info!("TLS certificate reloaded"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
+                        }
+                    },
                 }
             }
         });

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
+use super::request::client_address;
 use super::response::{ApiError, Body};
 use crate::app::App;
 use crate::metrics::Exposition;
@@ -21,7 +22,9 @@ fn allowed(app: &App, request: &Request<Incoming>, peer: SocketAddr) -> bool {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes())),
-        None => peer.ip().is_loopback(),
+        // Behind a reverse proxy on the same host every request comes from loopback: with
+        // trust_proxy the forwarded client address is what counts.
+        None => client_address(request.headers(), peer, app.config().trust_proxy).is_loopback(),
     }
 }
 

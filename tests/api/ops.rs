@@ -231,3 +231,53 @@ async fn systemd_hears_ready_watchdog_and_stopping() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_behind_a_trusted_proxy_judge_the_forwarded_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        trust_proxy: true,
+        ..config_for(dir.path())
+    };
+    let srv = TestServer::start_with(config).await;
+    let http = srv.client();
+    let from = |address: &'static str| {
+        http.get(srv.url("/metrics"))
+            .header("x-forwarded-for", address)
+            .send()
+    };
+    assert_eq!(from("203.0.113.7").await.expect("get").status(), 403);
+    assert_eq!(from("127.0.0.1").await.expect("get").status(), 200);
+    srv.stop().await;
+}
+
+#[test]
+fn sighup_without_tls_does_not_stop_the_server() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let serve = Serve::spawn(&["--listen", "127.0.0.1:0"], data.path(), &[]);
+    let pid = serve.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // Still serving afterwards (and the log says why nothing happened).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !serve.output().contains("nothing to reload") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload log line:\n{}",
+            serve.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let health = std::net::TcpStream::connect(serve.addr).and_then(|mut tcp| {
+        use std::io::{Read, Write};
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        tcp.read_to_string(&mut response)?;
+        Ok(response)
+    });
+    assert!(health.expect("still answering").starts_with("HTTP/1.1 200"));
+    assert!(serve.terminate().success());
+}
