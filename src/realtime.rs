@@ -328,6 +328,13 @@ fn error_ack(error: &ChatError) -> Value {
     json!({"ok": false, "error": body})
 }
 
+/// The ack of an event that answers with a message.
+fn message_ack(result: Result<MessageView, ChatError>) -> Result<Value, Value> {
+    result
+        .map(|message| json!({"ok": true, "message": message}))
+        .map_err(|e| error_ack(&e))
+}
+
 fn bad_payload(event: &str, e: &serde_json::Error) -> Value {
     json!({"ok": false, "error": {"code": "invalid_payload", "message": format!("{event}: {e}")}})
 }
@@ -422,30 +429,30 @@ impl SocketHandler {
             match name {
                 "message:send" => {
                     let p: SendPayload = parse(name, args)?;
-                    chat.send_message(
-                        viewer,
-                        RoomId(p.room_id),
-                        &p.content,
-                        p.client_id.as_deref(),
-                        p.reply_to,
-                    )
-                    .await
-                    .map(|(message, _)| json!({"ok": true, "message": message}))
-                    .map_err(|e| error_ack(&e))
+                    let sent = chat
+                        .send_message(
+                            viewer,
+                            RoomId(p.room_id),
+                            &p.content,
+                            p.client_id.as_deref(),
+                            p.reply_to,
+                        )
+                        .await;
+                    message_ack(sent.map(|(message, _)| message))
                 }
                 "message:edit" => {
                     let p: EditPayload = parse(name, args)?;
-                    chat.edit_message(viewer, RoomId(p.room_id), MessageSeq(p.seq), &p.content)
-                        .await
-                        .map(|message| json!({"ok": true, "message": message}))
-                        .map_err(|e| error_ack(&e))
+                    message_ack(
+                        chat.edit_message(viewer, RoomId(p.room_id), MessageSeq(p.seq), &p.content)
+                            .await,
+                    )
                 }
                 "message:delete" => {
                     let p: MessageRef = parse(name, args)?;
-                    chat.delete_message(viewer, RoomId(p.room_id), MessageSeq(p.seq))
-                        .await
-                        .map(|message| json!({"ok": true, "message": message}))
-                        .map_err(|e| error_ack(&e))
+                    message_ack(
+                        chat.delete_message(viewer, RoomId(p.room_id), MessageSeq(p.seq))
+                            .await,
+                    )
                 }
                 "room:read" => {
                     let p: MessageRef = parse(name, args)?;

@@ -110,40 +110,30 @@ async fn acknowledged_messages_survive_kill_9() {
         .await
         .expect("json");
     let token = token["token"].as_str().expect("token");
-    let page: Value = http
-        .get(format!(
-            "{base}/api/rooms/{room_id}/messages?after=0&limit=200"
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("history")
-        .json()
-        .await
-        .expect("json");
-    let page2: Value = http
-        .get(format!(
-            "{base}/api/rooms/{room_id}/messages?after=200&limit=200"
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("history")
-        .json()
-        .await
-        .expect("json");
-    let stored: std::collections::HashMap<u64, String> = page["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .chain(page2["items"].as_array().expect("items"))
-        .map(|m| {
-            (
-                m["seq"].as_u64().expect("seq"),
-                m["content"].as_str().expect("content").to_owned(),
-            )
-        })
-        .collect();
+    // Read everything back the way a client catches up: `after`, following nextCursor.
+    let mut stored = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page: Value = http
+            .get(format!(
+                "{base}/api/rooms/{room_id}/messages?after={after}&limit=200"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("history")
+            .json()
+            .await
+            .expect("json");
+        for m in page["items"].as_array().expect("items") {
+            let seq = m["seq"].as_u64().expect("seq");
+            stored.insert(seq, m["content"].as_str().expect("content").to_owned());
+        }
+        match page["nextCursor"].as_u64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
     for (seq, content) in &acknowledged {
         assert_eq!(
             stored.get(seq),
