@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every parley check and test: formatting, lints, unit tests, integration tests over real
 # sockets (Rust and the official Node socket.io-client), the packaging test (systemd units,
-# install script, .deb), and bounded fuzzing of the protocol parsers. Installs what the tests need first when it is
-# missing. This is the README's test command, and CI runs exactly this (via .ci/run).
+# install script, .deb), a build of the benchmarks, and bounded fuzzing of the protocol
+# parsers. Installs what the tests need first when it is missing. This is the README's test command, and CI runs exactly this (via .ci/run).
 #
 #   PARLEY_FUZZ_SECONDS=N   seconds per fuzz target (default 30; 0 skips fuzzing)
 set -euo pipefail
@@ -48,6 +48,9 @@ cargo test --all-targets --locked
 
 say "realtime suite: the official socket.io-client against the real binary"
 PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=2 tests/realtime/
+
+say "benchmarks build (cargo bench --no-run), so they cannot rot"
+cargo bench --no-run --locked
 
 say "packaging: systemd units, install.sh, the .deb (built, installed, purged)"
 bash packaging/test.sh
