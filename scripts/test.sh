@@ -2,7 +2,8 @@
 # Runs every parley check and test: formatting, lints, unit tests, integration tests over real
 # sockets (Rust and the official Node socket.io-client), the packaging test (systemd units,
 # install script, .deb), a build of the benchmarks, and bounded fuzzing of the protocol
-# parsers. Installs what the tests need first when it is missing. This is the README's test command, and CI runs exactly this (via .ci/run).
+# parsers. Installs what the tests need first when it is missing. This is the README's test
+# command, and CI runs exactly this (via .ci/run).
 #
 #   PARLEY_FUZZ_SECONDS=N   seconds per fuzz target (default 30; 0 skips fuzzing)
 set -euo pipefail
