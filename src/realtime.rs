@@ -243,6 +243,11 @@ pub fn start(
 }
 
 impl Realtime {
+    /// The engine, weakly (it owns us through its handler).
+    fn weak_engine(&self) -> Weak<SocketEngine> {
+        self.engine.get().cloned().unwrap_or_default()
+    }
+
     fn send(&self, command: Command) {
         let _ = self.commands.send(command);
     }
@@ -409,7 +414,7 @@ impl SocketHandler {
         let connect = json!({"sid": random_id(), "pid": pid});
         let outlet = Arc::new(SessionOutlet {
             session: Arc::downgrade(session),
-            engine: self.realtime.engine.get().cloned().unwrap_or_default(),
+            engine: self.realtime.weak_engine(),
         });
         tracing::debug!(user = %viewer.id, conn, recovered = replay_after.is_some(), "socket connected");
         self.realtime.send(Command::Attach {
@@ -534,7 +539,7 @@ impl engineio::Handler for SocketHandler {
         let cookie = session_token(&handshake.headers).map(|(token, _)| token);
         session.state.lock().await.cookie_token = cookie;
         let weak = Arc::downgrade(session);
-        let engine = self.realtime.engine.get().cloned().unwrap_or_default();
+        let engine = self.realtime.weak_engine();
         tokio::spawn(async move {
             tokio::time::sleep(CONNECT_TIMEOUT).await;
             let (Some(session), Some(engine)) = (weak.upgrade(), engine.upgrade()) else {
@@ -784,13 +789,13 @@ impl Actor {
             Command::OfflineCheck { user, generation } => {
                 if self.hub.offline_confirmed(user, generation) {
                     self.set_board(user, None);
-                    self.broadcast_presence(user, Status::Offline);
+                    self.broadcast_presence(user, Status::Offline, &self.rooms_of(user));
                 }
             }
             Command::Presence { user, status } => {
                 if self.hub.set_status(user, status) {
                     self.set_board(user, Some(status));
-                    self.broadcast_presence(user, status);
+                    self.broadcast_presence(user, status, &self.rooms_of(user));
                 }
             }
             Command::Typing { room, user, typing } => {
@@ -817,21 +822,16 @@ impl Actor {
         if !outlet.push(connect_packet) {
             return outlet.close_lagging();
         }
-        let rooms = self
-            .chat
-            .store()
-            .snapshot()
-            .and_then(|s| s.rooms_of(user))
-            .unwrap_or_default();
+        let rooms = self.rooms_of(user);
         if let Some(after) = replay_after
             && !self.replay(after, user, &rooms, outlet.as_ref())
         {
             return outlet.close_lagging();
         }
-        let (_, first) = self.hub.attach(conn, user, outlet, rooms);
+        let (_, first) = self.hub.attach(conn, user, outlet, rooms.iter().copied());
         if first && self.hub.set_status(user, Status::Online) {
             self.set_board(user, Some(Status::Online));
-            self.broadcast_presence(user, Status::Online);
+            self.broadcast_presence(user, Status::Online, &rooms);
         }
     }
 
@@ -894,19 +894,23 @@ impl Actor {
         }
     }
 
-    fn broadcast_presence(&self, user: UserId, status: Status) {
-        let rooms = self
-            .chat
+    /// The rooms `user` is a member of now (none if the store cannot say).
+    fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
+        self.chat
             .store()
             .snapshot()
             .and_then(|s| s.rooms_of(user))
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Tells everyone sharing one of `rooms` (the user's rooms) about their presence.
+    fn broadcast_presence(&self, user: UserId, status: Status, rooms: &[RoomId]) {
         let packet = event_packet(
             "presence",
             &json!({"userId": user, "status": status.as_str()}),
             None,
         );
-        self.close_lagging(self.hub.send_to_peers(user, &rooms, &packet));
+        self.close_lagging(self.hub.send_to_peers(user, rooms, &packet));
     }
 
     fn broadcast_typing(&self, room: RoomId, user: UserId, typing: bool) {

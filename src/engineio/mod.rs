@@ -593,10 +593,7 @@ impl<H: Handler> Engine<H> {
                 },
                 () = session.wait_ws(), if on_websocket(&session) => {
                     for packet in session.drain() {
-                        match packet {
-                            Outgoing::Text(bytes) => frame::encode(&mut buffer, OpCode::Text, &bytes),
-                            Outgoing::Binary(bytes) => frame::encode(&mut buffer, OpCode::Binary, &bytes),
-                        }
+                        encode_outgoing(&mut buffer, &packet);
                         if !self.config.coalesce_writes {
                             if write_half.write_all(&buffer).await.is_err() {
                                 break;
@@ -738,12 +735,17 @@ impl<H: Handler> Engine<H> {
     }
 }
 
+/// Appends one queued packet as a WebSocket frame.
+fn encode_outgoing(buffer: &mut Vec<u8>, packet: &Outgoing) {
+    match packet {
+        Outgoing::Text(bytes) => frame::encode(buffer, OpCode::Text, bytes),
+        Outgoing::Binary(bytes) => frame::encode(buffer, OpCode::Binary, bytes),
+    }
+}
+
 fn encode_outbox(buffer: &mut Vec<u8>, packets: Vec<Outgoing>) {
-    for packet in packets {
-        match packet {
-            Outgoing::Text(bytes) => frame::encode(buffer, OpCode::Text, &bytes),
-            Outgoing::Binary(bytes) => frame::encode(buffer, OpCode::Binary, &bytes),
-        }
+    for packet in &packets {
+        encode_outgoing(buffer, packet);
     }
 }
 

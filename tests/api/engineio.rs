@@ -110,6 +110,21 @@ async fn poll(srv: &TestServer, sid: &str) -> (u16, String) {
     )
 }
 
+/// A polling GET running in the background (it parks on the server until something is sent).
+fn spawn_poll(srv: &TestServer, sid: &str) -> tokio::task::JoinHandle<String> {
+    let http = srv.client();
+    let url = eio_url(srv, &format!("transport=polling&sid={sid}"));
+    tokio::spawn(async move {
+        http.get(url)
+            .send()
+            .await
+            .expect("poll")
+            .text()
+            .await
+            .expect("body")
+    })
+}
+
 async fn post(srv: &TestServer, sid: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
     let response = srv
         .client()
@@ -219,19 +234,7 @@ async fn a_malformed_payload_closes_only_that_session() {
 async fn overlapping_polls_close_the_session() {
     let (_dir, srv) = fresh().await;
     let (sid, _) = handshake(&srv).await;
-    let first = tokio::spawn({
-        let http = srv.client();
-        let url = eio_url(&srv, &format!("transport=polling&sid={sid}"));
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .expect("poll")
-                .text()
-                .await
-                .expect("body")
-        }
-    });
+    let first = spawn_poll(&srv, &sid);
     // Wait until the first GET is parked on the server before sending the second.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (status, _) = poll(&srv, &sid).await;
@@ -374,19 +377,7 @@ async fn probe_upgrade_moves_the_session_to_websocket() {
     let (sid, _) = handshake(&srv).await;
     post(&srv, &sid, format!(r#"40{{"token":"{token}"}}"#)).await;
     assert!(poll(&srv, &sid).await.1.starts_with("40{"));
-    let pending = tokio::spawn({
-        let http = srv.client();
-        let url = eio_url(&srv, &format!("transport=polling&sid={sid}"));
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .expect("poll")
-                .text()
-                .await
-                .expect("body")
-        }
-    });
+    let pending = spawn_poll(&srv, &sid);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut ws = websocket(&srv, Some(&sid)).await.expect("upgrade socket");
     send_text(&mut ws, "2probe").await;

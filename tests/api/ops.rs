@@ -13,6 +13,16 @@ use tokio_rustls::rustls;
 use crate::cli::Serve;
 use crate::common::*;
 
+/// Sends SIGHUP to the server process.
+fn hang_up(serve: &Serve) {
+    let pid = serve.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
 fn sample(text: &str, line_prefix: &str) -> Option<u64> {
     text.lines()
         .find(|l| l.starts_with(line_prefix))
@@ -148,12 +158,7 @@ async fn https_serves_and_reloads_the_certificate_on_sighup() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
     let second = write_certificate(certs.path());
-    let pid = serve.child.id().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    hang_up(&serve);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if https_health(serve.addr, &second).await.is_ok() {
@@ -255,12 +260,7 @@ async fn metrics_behind_a_trusted_proxy_judge_the_forwarded_address() {
 fn sighup_without_tls_does_not_stop_the_server() {
     let data = tempfile::tempdir().expect("tempdir");
     let serve = Serve::spawn(&["--listen", "127.0.0.1:0"], data.path(), &[]);
-    let pid = serve.child.id().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    hang_up(&serve);
     // Still serving afterwards (and the log says why nothing happened).
     let deadline = Instant::now() + Duration::from_secs(10);
     while !serve.output().contains("nothing to reload") {
