@@ -1,9 +1,11 @@
 //! The HTTP face of parley: routes a request to its handler, turns every failure into
-//! `{error:{code,message}}`, and serves the start page.
+//! `{error:{code,message}}`, and hands any path the route table does not know to `assets`
+//! (the web client's files).
 //!
 //! Must not: decide who may do what (that is `chat`) or touch redb.
 
 mod api;
+mod assets;
 mod metrics;
 pub mod openapi;
 pub mod request;
@@ -12,8 +14,6 @@ pub mod routes;
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -21,10 +21,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::app::App;
 use response::{ApiError, Body};
 use routes::{RouteMatch, resolve};
-
-/// The page a browser gets at `/` until the full web client lands: first-run admin setup,
-/// sign-in and registration against the API.
-const START_PAGE: &str = include_str!("../../assets/index.html");
 
 /// Where Socket.IO clients connect (their default path).
 pub const SOCKET_IO_PATH: &str = "/socket.io/";
@@ -89,15 +85,20 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
         )
         .with_field(name)
         .into_response(),
-        RouteMatch::NotFound if method == Method::GET && (path == "/" || path == "/index.html") => {
-            start_page()
-        }
-        RouteMatch::NotFound => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no route for {method} {path}"),
-        )
-        .into_response(),
+        // Only what the API does not know can be a file: the API's paths (and its 404s and
+        // 405s) stay exactly as they are whatever `assets/` holds.
+        RouteMatch::NotFound => match assets::serve(&method, &path, request.headers()) {
+            Some(response) => {
+                route_label = "static";
+                response
+            }
+            None => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route for {method} {path}"),
+            )
+            .into_response(),
+        },
     };
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -105,20 +106,5 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
     );
     tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
     app.count_request(route_label, response.status().as_u16());
-    response
-}
-
-fn start_page() -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(START_PAGE.as_bytes())));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
-    );
     response
 }

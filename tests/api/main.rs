@@ -1,6 +1,7 @@
 //! HTTP integration tests for parley: every test starts its own server on 127.0.0.1:0 over a
 //! fresh temp data dir and talks to it with reqwest, checking the contract in docs/API.md.
 
+mod assets;
 mod auth;
 mod cli;
 mod common;
