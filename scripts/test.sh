@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every parley check and test: formatting, lints, unit tests, integration tests over real
-# sockets (Rust and the official Node socket.io-client), the packaging test (systemd units,
-# install script, .deb), a build of the benchmarks, and bounded fuzzing of the protocol
-# parsers. Installs what the tests need first when it is missing. This is the README's test
-# command, and CI runs exactly this (via .ci/run).
+# sockets (Rust and the official Node socket.io-client), the web client end to end in headless
+# Chromium (playwright-core), the packaging test (systemd units, install script, .deb), a build
+# of the benchmarks, and bounded fuzzing of the protocol parsers. Installs what the tests need
+# first when it is missing. This is the README's test command, and CI runs exactly this (via
+# .ci/run).
 #
 #   PARLEY_FUZZ_SECONDS=N   seconds per fuzz target (default 30; 0 skips fuzzing)
 set -euo pipefail
@@ -27,6 +28,22 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   say "installing Node.js and npm (Debian packages)"
   apt-get update -qq && apt-get install -y -qq nodejs npm
 fi
+if [ ! -x /usr/bin/chromium ]; then
+  # The end-to-end suite drives Debian's Chromium (playwright-core downloads no browser).
+  say "installing Chromium (Debian package, for the end-to-end suite)"
+  if [ "$(id -u)" = 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "/usr/bin/chromium is missing and this is not root (and there is no sudo):" >&2
+    echo "install it with: apt-get install chromium" >&2
+    exit 1
+  fi
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends chromium
+fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci (pinned test dependencies from package-lock.json)"
   npm ci --no-audit --no-fund
@@ -49,6 +66,9 @@ cargo test --all-targets --locked
 
 say "realtime suite: the official socket.io-client against the real binary"
 PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=2 tests/realtime/
+
+say "end-to-end suite: the web client in headless Chromium against the real binary"
+PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=1 tests/e2e/
 
 say "benchmarks build (cargo bench --no-run), so they cannot rot"
 cargo bench --no-run --locked
