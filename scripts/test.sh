@@ -67,6 +67,9 @@ cargo test --all-targets --locked
 say "realtime suite: the official socket.io-client against the real binary"
 PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=2 tests/realtime/
 
+say "web client unit tests: its pure modules (timeline, text, languages, dates) in Node"
+node --test tests/web/
+
 say "end-to-end suite: the web client in headless Chromium against the real binary"
 PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=1 tests/e2e/
 

@@ -99,8 +99,11 @@ impl From<ChatError> for ApiError {
             }
         };
         let mut error = ApiError::new(status, e.code(), e.public_message());
-        if let ChatError::Invalid { field, .. } = e {
-            error.field = Some(field);
+        match e {
+            ChatError::Invalid { field, .. } => error.field = Some(field),
+            // Forms show this next to the username input.
+            ChatError::UsernameTaken => error.field = Some("username"),
+            _ => {}
         }
         if let ChatError::RateLimited { retry_after_secs } = e {
             error.retry_after = Some(retry_after_secs);

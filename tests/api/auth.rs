@@ -165,7 +165,8 @@ async fn duplicate_username_ignoring_case_is_409() {
             &json!({ "username": name, "password": PASSWORD }),
         )
         .await;
-        assert_error(resp, 409, "username_taken").await;
+        let error = assert_error(resp, 409, "username_taken").await;
+        assert_eq!(error["field"], "username", "forms show it by the input");
     }
     srv.stop().await;
 }
