@@ -133,6 +133,8 @@ export class Chat extends EventTarget {
       if (!recovered) this.catchUp().catch((error) => console.warn("parley: catch-up failed", error));
       // A new connection starts online; tell the server again if this tab is away.
       if (this.me.status === "away") rt.emit("presence:set", { status: "away" }).catch(() => {});
+      else this.me.status = "online";
+      this.changed("presence", { userId: this.me.id });
       this.flushOutbox();
     });
     rt.on("connect_error", (error) => this.changed("connect_error", { error }));

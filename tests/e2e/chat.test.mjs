@@ -141,6 +141,16 @@ test("messages go both ways, live, grouped by author, with links clickable and H
   assert.match(await multi.locator(".msg-text").innerText(), /line one\nline two/);
   assert.ok(await multi.evaluate((el) => el.classList.contains("continued")), "the second message in a row continues the group");
   await alice.getByRole("separator").filter({ hasText: "Today" }).first().waitFor();
+
+  // A message the server refuses (a NUL byte) stays on screen as not sent, to retry or discard.
+  await composer(alice).fill("bad\u0000byte");
+  await composer(alice).press("Enter");
+  const refused = alice.locator("article.msg.pending.failed");
+  await refused.getByText("Not sent.").waitFor();
+  await refused.getByRole("button", { name: "Retry" }).click();
+  await refused.getByText("Not sent.").waitFor();
+  await refused.getByRole("button", { name: "Discard" }).click();
+  await refused.waitFor({ state: "detached" });
 });
 
 test("typing shows for the other person and stops after sending", async () => {
@@ -184,6 +194,20 @@ test("read receipts: alice's latest message says who has seen it; unread counts 
   await eventually(async () => !(await bob.title()).startsWith("("), 5_000, "title without unread");
 });
 
+test("opening a room with unread messages shows the new-messages divider above the first of them", async () => {
+  // Bob is looking at "random"; three messages arrive in "general".
+  await alice.goto(`${server.url}/#/room/${rooms.general}`);
+  await alice.getByRole("heading", { name: "general", level: 1 }).waitFor();
+  for (const text of ["unread one", "unread two", "unread three"]) await say(alice, text);
+  await roomLink(bob, "general").locator(".badge", { hasText: "3" }).waitFor();
+  await roomLink(bob, "general").click();
+  await bob.locator("article.msg", { hasText: "unread three" }).waitFor();
+  const after = await bob.locator(".divider + article.msg .msg-text").textContent();
+  assert.equal(after, "unread one");
+  assert.equal(await bob.locator(".divider").count(), 1);
+  await roomLink(bob, "general").locator(".badge").waitFor({ state: "detached" });
+});
+
 test("500 messages of history scroll back page by page, each exactly once, keeping the reading position", async () => {
   const room = await api(server.url, tokens.alice, "POST", "/api/rooms", { name: "history" });
   rooms.history = room.id;
@@ -210,6 +234,13 @@ test("500 messages of history scroll back page by page, each exactly once, keepi
   assert.deepEqual(seqs, Array.from({ length: 500 }, (_, i) => i + 1), "every seq once, in order");
   const contents = await bob.locator("article.msg .msg-text").allInnerTexts();
   assert.equal(new Set(contents).size, 500);
+
+  // Far from the bottom, a button jumps back to the latest message.
+  const jump = bob.getByRole("button", { name: /Jump to latest/ });
+  await jump.waitFor();
+  await jump.click();
+  await eventually(() => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 50), 3_000, "at the bottom");
+  await jump.waitFor({ state: "hidden" });
 });
 
 test("older pages load without moving what the reader is looking at", async () => {
@@ -272,6 +303,8 @@ test("edit with the Up arrow, delete with confirmation, reply with a quote", asy
   await alice.getByRole("dialog", { name: "Delete" }).getByRole("button", { name: "Delete" }).click();
   await bob.locator("article.msg.deleted", { hasText: "This message was deleted." }).waitFor();
   await reply.locator(".quote", { hasText: "This message was deleted." }).waitFor();
+  await alice.evaluate(() => document.activeElement?.blur());
+  await alice.mouse.move(0, 0);
   await screenshot(alice, "desktop-light");
   await checkA11y(alice);
 });
@@ -354,6 +387,7 @@ test("the dark theme follows the system", async () => {
   const background = await dark.evaluate(() => getComputedStyle(document.querySelector(".main")).backgroundColor);
   assert.equal(background, "rgb(27, 31, 38)");
   await checkA11y(dark);
+  await dark.mouse.move(0, 0);
   await screenshot(dark, "desktop-dark");
   expectNoErrors(dark, { ignore: EXPECTED_ERRORS });
   await dark.close();
@@ -419,6 +453,33 @@ test("invite-only servers: an admin's invite link registers a new person", async
   await guest.getByRole("navigation", { name: "Rooms and direct messages" }).waitFor();
   const reused = await apiRaw(closed.url, "POST", "/api/auth/register", null, { username: "dave", password: "dave-password", invite: url.split("#invite/")[1] });
   assert.equal(reused.status, 403, "an invite works once");
+});
+
+test("notification permission is asked for with a button, never on load", async () => {
+  const page = await newPage(browser);
+  // Headless Chromium answers "denied" by itself; play a browser that has not been asked yet.
+  await page.addInitScript(() => {
+    window.asked = 0;
+    let permission = "default";
+    Object.defineProperty(Notification, "permission", { get: () => permission });
+    Notification.requestPermission = async () => {
+      window.asked += 1;
+      permission = "granted";
+      return permission;
+    };
+  });
+  await page.goto(server.url);
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password").fill(PASSWORDS.alice);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Rooms and direct messages" }).waitFor();
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.asked), 0);
+  await page.locator("summary.me").click();
+  await page.getByRole("button", { name: "Enable notifications" }).click();
+  await eventually(() => page.evaluate(() => window.asked === 1), 3_000, "one permission request");
+  await page.getByRole("button", { name: "Notifications are on" }).waitFor();
+  await page.close();
 });
 
 test("Simplified Chinese for a Chinese browser", async () => {

@@ -133,13 +133,20 @@ export function startChat(root, { me, server, onSignedOut }) {
     document.addEventListener("click", (event) => {
       if (!element.contains(event.target)) close();
     });
+    // Updated in place: replacing the nodes under a pointer would swallow the click that
+    // opens the menu (the first click also flips presence back to online, which re-renders).
+    const dot = h("span", { class: "presence" });
+    const initialsText = document.createTextNode("");
+    const avatar = h("span", { class: "avatar small", "aria-hidden": "true" }, initialsText, dot);
+    const name = h("span", { class: "me-name" });
+    const hidden = h("span", { class: "visually-hidden" });
+    summary.append(avatar, name, hidden);
     const render = () => {
       const status = chat.status(me.id);
-      summary.replaceChildren(
-        h("span", { class: "avatar small", "aria-hidden": "true" }, initials(me.displayName),
-          h("span", { class: `presence ${status}` })),
-        h("span", { class: "me-name" }, me.displayName),
-        h("span", { class: "visually-hidden" }, `, ${t(`status.${status}`)}, ${t("menu.label")}`));
+      initialsText.data = initials(me.displayName);
+      dot.className = `presence ${status}`;
+      name.textContent = me.displayName;
+      hidden.textContent = `, ${t(`status.${status}`)}, ${t("menu.label")}`;
       const permission = globalThis.Notification?.permission;
       notifyButton.hidden = !globalThis.Notification;
       notifyButton.disabled = permission !== "default";
