@@ -341,6 +341,23 @@ test("a direct message: search a person, talk, presence dot, notification while 
   await alice.locator("article.msg", { hasText: "got it" }).waitFor();
 });
 
+test("keyboard: from the message log, arrows pick a message and Tab reaches its actions", async () => {
+  await composer(bob).focus();
+  await bob.getByRole("log").focus();
+  await bob.keyboard.press("ArrowUp");
+  const focused = bob.locator("article.msg:focus");
+  await focused.filter({ hasText: "got it" }).waitFor();
+  await bob.keyboard.press("ArrowUp");
+  await focused.filter({ hasText: "psst, a secret" }).waitFor();
+  await bob.keyboard.press("Tab");
+  assert.equal(await bob.evaluate(() => document.activeElement.textContent), "Reply");
+  await bob.keyboard.press("Enter");
+  await bob.getByText("Replying to Alice").waitFor();
+  assert.equal(await bob.evaluate(() => document.activeElement.id), "composer");
+  await bob.keyboard.press("Escape");
+  await bob.getByText("Replying to Alice").waitFor({ state: "detached" });
+});
+
 test("after a server restart both pages reconnect; messages written meanwhile appear exactly once", async () => {
   await alice.goto(`${server.url}/#/room/${rooms.general}`);
   await bob.goto(`${server.url}/#/room/${rooms.general}`);

@@ -165,6 +165,7 @@ export class RoomView {
       class: "log", role: "log", tabindex: "0", "aria-label": t("room.messages", { room: room.name }),
       onscroll: () => this.onScroll(),
     }, this.loader, this.rows);
+    this.log.addEventListener("keydown", (event) => this.onLogKey(event));
     this.jump = h("button", { type: "button", class: "jump", hidden: true, onclick: () => this.scrollToBottom(true) });
     this.typingLine = h("div", { class: "typing-line", "aria-live": "polite" });
     this.membersPanel = h("aside", { class: "members-panel", id: "members-panel", "aria-label": t("room.members"), hidden: !this.membersOpen });
@@ -234,6 +235,31 @@ export class RoomView {
     if (this.atBottom()) this.unseen = 0;
     this.updateJump();
     this.markReadIfSeen();
+  }
+
+  /**
+   * Keyboard reading: from the log, Up/Down move between messages (a focused message shows its
+   * actions, which Tab then reaches), Home/End jump to the ends, Escape returns to the composer.
+   */
+  onLogKey(event) {
+    const keys = ["ArrowUp", "ArrowDown", "Home", "End", "Escape"];
+    if (!keys.includes(event.key) || event.target.closest("button, a, input, textarea")) return;
+    const articles = [...this.rows.querySelectorAll("article.msg")];
+    if (articles.length === 0) return;
+    if (event.key === "Escape") {
+      this.composer.focus();
+      event.preventDefault();
+      return;
+    }
+    const current = articles.indexOf(event.target.closest("article.msg"));
+    let next;
+    if (event.key === "Home") next = 0;
+    else if (event.key === "End") next = articles.length - 1;
+    else if (current < 0) next = articles.length - 1;
+    else next = Math.max(0, Math.min(articles.length - 1, current + (event.key === "ArrowUp" ? -1 : 1)));
+    event.preventDefault();
+    articles[next].focus();
+    articles[next].scrollIntoView({ block: "nearest" });
   }
 
   updateJump() {
