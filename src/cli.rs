@@ -231,8 +231,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     spawn_watchdog(&app);
     spawn_tls_reloader(&app);
     crate::systemd::notify("READY=1");
+    let signalled = shutdown_signal();
     let stopping = async {
-        shutdown_signal().await;
+        signalled.await;
         crate::systemd::notify("STOPPING=1");
     };
     crate::server::run(listener, app, stopping).await?;
@@ -265,13 +266,14 @@ fn spawn_watchdog(app: &App) {
 fn spawn_tls_reloader(app: &App) {
     #[cfg(unix)]
     {
+        use tokio::signal::unix::{SignalKind, signal};
         let tls = app.tls().cloned();
+        // Installed before the server starts listening, for the same reason as shutdown_signal.
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload disabled");
+            return;
+        };
         tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; reload disabled");
-                return;
-            };
             while hangups.recv().await.is_some() {
                 match &tls {
                     None => tracing::info!("SIGHUP: nothing to reload (no TLS configured)"),
@@ -287,28 +289,33 @@ fn spawn_tls_reloader(app: &App) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what systemd sends).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM (what systemd sends). The handlers are installed when this is
+/// called, not when the future is first polled, so a signal sent the moment the "listening"
+/// line appears is already ours (otherwise its default action would kill the process).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handlers = signal(SignalKind::terminate()).and_then(|terminate| {
+            signal(SignalKind::interrupt()).map(|interrupt| (terminate, interrupt))
+        });
+        async move {
+            match handlers {
+                Ok((mut terminate, mut interrupt)) => tokio::select! {
+                    _ = terminate.recv() => tracing::info!("SIGTERM received"),
+                    _ = interrupt.recv() => tracing::info!("interrupt received"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT");
+                    std::future::pending::<()>().await;
+                }
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("interrupt received"),
-        () = terminate => tracing::info!("SIGTERM received"),
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("interrupt received");
     }
 }
 
