@@ -71,6 +71,12 @@ impl Scenario {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Provision {
+    Store,
+    Api,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "load",
@@ -142,6 +148,11 @@ struct Args {
     /// Extra arguments for the server started here (repeat), e.g. --server-arg=--ping-interval-ms=5000
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// How parley's accounts are made when the harness starts it: written into its store
+    /// before it starts (fast, and keeps argon2's memory out of the server's RSS), or
+    /// registered through the API (always the case with --url)
+    #[arg(long, value_enum, default_value = "store")]
+    provision: Provision,
     /// Loopback source addresses to spread connections over (127.0.0.2, …)
     #[arg(long, default_value_t = 16)]
     source_addrs: u32,
@@ -200,7 +211,20 @@ async fn run(args: Args) -> Result<Value> {
         .peer_dir
         .clone()
         .unwrap_or_else(setup::default_peer_dir);
-    let server = Server::launch(Launch {
+    let users = args.users.unwrap_or(clients.min(100)).max(1);
+    let history_seed = history_meta(&args);
+    let needs = match args.scenario {
+        Scenario::Fanout | Scenario::Polling => Some((users, Rooms::Shared)),
+        Scenario::Rooms => Some((clients / args.room_size.max(1), Rooms::OwnEach)),
+        Scenario::Idle => Some((users, Rooms::None)),
+        Scenario::Ingest => Some((ingest_pool(&args), Rooms::OwnEach)),
+        Scenario::History if history_seed.is_some() => None,
+        Scenario::History => Some((1, Rooms::OwnEach)),
+    };
+    let preprovision = needs.filter(|_| {
+        args.provision == Provision::Store && args.target == Target::Parley && args.url.is_none()
+    });
+    let (server, written) = Server::launch(Launch {
         target: args.target,
         url: args.url.as_deref(),
         server_pid: args.server_pid,
@@ -210,15 +234,24 @@ async fn run(args: Args) -> Result<Value> {
         data_dir: args.data_dir.as_deref(),
         max_connections: clients + 5_000,
         server_args: &args.server_args,
+        preprovision,
     })
     .await?;
+    let accounts = match (written, needs) {
+        (Some(accounts), _) => Some(accounts),
+        (None, Some((users, rooms))) => Some(setup::provision(&server, users, rooms).await?),
+        (None, None) => None,
+    };
     let started = Instant::now();
-    let (params, figures) = match args.scenario {
-        Scenario::Fanout | Scenario::Polling => fanout(&args, &server, clients).await?,
-        Scenario::Rooms => rooms(&args, &server, clients).await?,
-        Scenario::Idle => idle(&args, &server, clients).await?,
-        Scenario::Ingest => ingest(&args, &server).await?,
-        Scenario::History => history(&args, &server).await?,
+    let (params, figures) = match (args.scenario, accounts) {
+        (Scenario::History, accounts) => history(&args, &server, accounts, history_seed).await?,
+        (_, None) => bail!("no accounts provisioned"),
+        (Scenario::Fanout | Scenario::Polling, Some(a)) => {
+            fanout(&args, &server, clients, a).await?
+        }
+        (Scenario::Rooms, Some(a)) => rooms(&args, &server, clients, a).await?,
+        (Scenario::Idle, Some(a)) => idle(&args, &server, clients, a).await?,
+        (Scenario::Ingest, Some(a)) => ingest(&args, &server, a).await?,
     };
     Ok(json!({
         "scenario": args.scenario.name(),
@@ -373,6 +406,8 @@ async fn measure_deliveries(
     let rss = server_rss_mib(server);
     fleet.set(Phase::Drain);
     let drain_started = Instant::now();
+    // A send that raced the phase change is counted before the drain looks at the counters.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let counters = &fleet.counters;
     loop {
         let settled = counters.sent() == counters.ok() + counters.err();
@@ -434,8 +469,8 @@ fn schedule(room: u64, offset_ns: u64, interval_ns: u64, args: &Args) -> SendPla
         room,
         offset_ns,
         interval_ns,
-        // Senders run through warm-up, measurement and a little beyond (200 ms lead-in).
-        stop_after_ns: warmup_ns + (args.duration * 1e9) as u64 + 200_000_000,
+        // Senders run through warm-up and measurement; the drain phase starts when they end.
+        stop_after_ns: warmup_ns + (args.duration * 1e9) as u64,
         warmup_ns,
     }
 }
@@ -450,7 +485,12 @@ fn check_parley_rate(server: &Server, per_socket: f64) -> Result<()> {
 }
 
 /// fanout and polling: N receivers in one room, S sender sockets sharing --rate between them.
-async fn fanout(args: &Args, server: &Server, clients: usize) -> Result<(Value, Value)> {
+async fn fanout(
+    args: &Args,
+    server: &Server,
+    clients: usize,
+    accounts: setup::Provisioned,
+) -> Result<(Value, Value)> {
     let polling = args.scenario == Scenario::Polling;
     let rate = args.rate.unwrap_or(if polling { 10.0 } else { 20.0 });
     let senders = args
@@ -460,8 +500,7 @@ async fn fanout(args: &Args, server: &Server, clients: usize) -> Result<(Value, 
         bail!("more senders than clients");
     }
     check_parley_rate(server, rate / senders as f64)?;
-    let users = args.users.unwrap_or(clients.min(100)).max(1);
-    let accounts = setup::provision(server, users, Rooms::Shared).await?;
+    let users = accounts.tokens.len();
     let room = accounts.rooms[0];
     let interval = (senders as f64 * 1e9 / rate) as u64;
     let spacing = (1e9 / rate) as u64;
@@ -532,16 +571,20 @@ async fn fanout(args: &Args, server: &Server, clients: usize) -> Result<(Value, 
 }
 
 /// rooms: clients in rooms of --room-size, every client sending at --rate.
-async fn rooms(args: &Args, server: &Server, clients: usize) -> Result<(Value, Value)> {
+async fn rooms(
+    args: &Args,
+    server: &Server,
+    clients: usize,
+    accounts: setup::Provisioned,
+) -> Result<(Value, Value)> {
     let size = args.room_size.max(1);
-    if clients % size != 0 {
+    if !clients.is_multiple_of(size) {
         bail!("--clients must be a multiple of --room-size");
     }
     let rate = args.rate.unwrap_or(1.0);
     check_parley_rate(server, rate)?;
     let room_count = clients / size;
-    // One account per room: parley subscribes a socket to all of its user's rooms.
-    let accounts = setup::provision(server, room_count, Rooms::OwnEach).await?;
+    // One account per room (parley subscribes a socket to all of its user's rooms).
     let interval = (1e9 / rate) as u64;
     let specs = (0..clients)
         .map(|c| {
@@ -565,7 +608,7 @@ async fn rooms(args: &Args, server: &Server, clients: usize) -> Result<(Value, V
     let totals = fleet.stop().await?;
     let mut figures = finish_deliveries(figures, &counters, &totals, per_message);
     figures["messages_per_sec"] = json!(round(
-        counters.ok() as f64 / (args.duration + args.warmup + 0.2),
+        figures["deliveries_per_sec"].as_f64().unwrap_or(0.0) / size as f64,
         0
     ));
     let params = json!({
@@ -576,9 +619,13 @@ async fn rooms(args: &Args, server: &Server, clients: usize) -> Result<(Value, V
 }
 
 /// idle: RSS per connection and the CPU the heartbeat costs.
-async fn idle(args: &Args, server: &Server, clients: usize) -> Result<(Value, Value)> {
-    let users = args.users.unwrap_or(clients.min(100)).max(1);
-    let accounts = setup::provision(server, users, Rooms::None).await?;
+async fn idle(
+    args: &Args,
+    server: &Server,
+    clients: usize,
+    accounts: setup::Provisioned,
+) -> Result<(Value, Value)> {
+    let users = accounts.tokens.len();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = server.pid.map(|p| p.to_string());
     let rss = |pid: &Option<String>| pid.as_deref().and_then(|p| stats::rss_kib(p).ok());
@@ -622,13 +669,20 @@ async fn idle(args: &Args, server: &Server, clients: usize) -> Result<(Value, Va
 
 /// ingest: closed-loop senders (send, wait for the ack, send again), each rotating over its
 /// share of the socket pool so no socket goes over parley's per-socket rate.
-async fn ingest(args: &Args, server: &Server) -> Result<(Value, Value)> {
+fn ingest_pool(args: &Args) -> usize {
     let senders = args.senders.unwrap_or(10).max(1);
-    let pool = args
-        .sockets
-        .unwrap_or((senders * 50).min(2500))
-        .max(senders);
-    let accounts = setup::provision(server, pool, Rooms::OwnEach).await?;
+    args.sockets
+        .unwrap_or((senders * 100).min(4000))
+        .max(senders)
+}
+
+async fn ingest(
+    args: &Args,
+    server: &Server,
+    accounts: setup::Provisioned,
+) -> Result<(Value, Value)> {
+    let senders = args.senders.unwrap_or(10).max(1);
+    let pool = accounts.tokens.len();
     let mut fleet = Fleet::new();
     let mut commands = Vec::with_capacity(pool);
     let specs = (0..pool)
@@ -763,8 +817,13 @@ struct HistorySeed {
 }
 
 /// history: random-cursor pages of a big room over keep-alive HTTP connections.
-async fn history(args: &Args, server: &Server) -> Result<(Value, Value)> {
-    let (token, room, seeded_s) = seed_history(args, server).await?;
+async fn history(
+    args: &Args,
+    server: &Server,
+    accounts: Option<setup::Provisioned>,
+    reuse: Option<HistorySeed>,
+) -> Result<(Value, Value)> {
+    let (token, room, seeded_s) = seed_history(args, server, accounts, reuse).await?;
     let limit = args.limit;
     let messages = args.messages;
     let warmup_end = Instant::now() + Duration::from_secs_f64(args.warmup);
@@ -836,44 +895,50 @@ fn us_ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> Option<f64> {
     (!h.is_empty()).then(|| round(h.value_at_quantile(q) as f64 / 1e6, 3))
 }
 
+/// The seeded history room recorded in `--data-dir`, when parley is started here on it and
+/// it holds as many messages as asked for.
+fn history_meta(args: &Args) -> Option<HistorySeed> {
+    if args.scenario != Scenario::History || args.target != Target::Parley || args.url.is_some() {
+        return None;
+    }
+    let path = args.data_dir.as_ref()?.join("bench-history.json");
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice::<HistorySeed>(&bytes)
+        .ok()
+        .filter(|m| m.messages == args.messages)
+}
+
 /// The history room: reused from `--data-dir` when it was seeded with as many messages
 /// before, else created and filled through `POST /api/rooms/{id}/messages` from 32 keep-alive
 /// connections (the store commits them in groups). Returns a token, the room and the seconds
 /// seeding took (0 when reused).
-async fn seed_history(args: &Args, server: &Server) -> Result<(String, u64, f64)> {
+async fn seed_history(
+    args: &Args,
+    server: &Server,
+    accounts: Option<setup::Provisioned>,
+    reuse: Option<HistorySeed>,
+) -> Result<(String, u64, f64)> {
     let endpoint = &server.endpoint;
-    let meta_path = args.data_dir.as_ref().map(|d| d.join("bench-history.json"));
-    let reusable = args.url.is_none() && args.data_dir.is_some();
-    if server.target == Target::Parley && reusable {
-        if let Some(meta) = meta_path
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<HistorySeed>(&b).ok())
-            .filter(|m| m.messages == args.messages)
-        {
-            let mut http = client::Http::connect(source_addr(0), endpoint).await?;
-            let login = setup::post_json(
-                &mut http,
-                "/api/auth/login",
-                None,
-                &json!({"username": meta.username, "password": meta.password}),
-                200,
-            )
-            .await?;
-            let token = login["token"].as_str().context("no token")?.to_owned();
-            eprintln!(
-                "load: reusing room {} with {} messages",
-                meta.room, meta.messages
-            );
-            return Ok((token, meta.room, 0.0));
-        }
+    if let Some(meta) = reuse {
+        let mut http = client::Http::connect(source_addr(0), endpoint).await?;
+        let login = setup::post_json(
+            &mut http,
+            "/api/auth/login",
+            None,
+            &json!({"username": meta.username, "password": meta.password}),
+            200,
+        )
+        .await?;
+        let token = login["token"].as_str().context("no token")?.to_owned();
+        eprintln!(
+            "load: reusing room {} with {} messages",
+            meta.room, meta.messages
+        );
+        return Ok((token, meta.room, 0.0));
     }
-    let (token, room) = if server.target == Target::Parley {
-        let accounts = setup::provision(server, 1, Rooms::OwnEach).await?;
-        (accounts.tokens[0].clone(), accounts.rooms[0])
-    } else {
-        ("peer-token".to_owned(), 1)
-    };
+    let accounts = accounts.context("no account for the history room")?;
+    let token = accounts.tokens[0].clone();
+    let room = accounts.rooms[0];
     let started = Instant::now();
     let total = args.messages;
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -890,7 +955,7 @@ async fn seed_history(args: &Args, server: &Server) -> Result<(String, u64, f64)
                 if i >= total {
                     return anyhow::Ok(());
                 }
-                if i > 0 && i % 100_000 == 0 {
+                if i > 0 && i.is_multiple_of(100_000) {
                     eprintln!("load: seeded {i}/{total}");
                 }
                 let body = json!({ "content": format!("history message {i} with some ordinary chat text in it") });
@@ -903,53 +968,22 @@ async fn seed_history(args: &Args, server: &Server) -> Result<(String, u64, f64)
     }
     let seeded = started.elapsed().as_secs_f64();
     eprintln!("load: seeded {total} messages in {seeded:.1} s");
-    if let (Target::Parley, Some(path)) = (server.target, meta_path) {
-        if args.url.is_none() {
-            save_seed(&path, server, room, total).await?;
-        }
+    if let (Target::Parley, None, Some(dir), Some(username)) = (
+        server.target,
+        &args.url,
+        &args.data_dir,
+        accounts.usernames.first(),
+    ) {
+        let seed = HistorySeed {
+            username: username.clone(),
+            password: setup::BENCH_PASSWORD.to_owned(),
+            room,
+            messages: total,
+        };
+        std::fs::write(
+            dir.join("bench-history.json"),
+            serde_json::to_vec_pretty(&seed)?,
+        )?;
     }
     Ok((token, room, round(seeded, 1)))
-}
-
-/// Remembers the seeded room: a dedicated account with a known password (tokens from
-/// registration are not written down), made a member of the room.
-async fn save_seed(
-    path: &std::path::Path,
-    server: &Server,
-    room: u64,
-    messages: u64,
-) -> Result<()> {
-    let suffix = rand::random::<u32>();
-    let username = format!("history{suffix}");
-    let password = format!("history-password-{suffix}");
-    let mut http = client::Http::connect(
-        source_addr(7_000_000 + suffix % 1_000_000),
-        &server.endpoint,
-    )
-    .await?;
-    let user = setup::post_json(
-        &mut http,
-        "/api/auth/register",
-        None,
-        &json!({"username": username, "password": password}),
-        201,
-    )
-    .await?;
-    let token = user["token"].as_str().context("no token")?.to_owned();
-    setup::post_json(
-        &mut http,
-        &format!("/api/rooms/{room}/join"),
-        Some(&token),
-        &json!({}),
-        200,
-    )
-    .await?;
-    let seed = HistorySeed {
-        username,
-        password,
-        room,
-        messages,
-    };
-    std::fs::write(path, serde_json::to_vec_pretty(&seed)?)?;
-    Ok(())
 }
