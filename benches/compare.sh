@@ -5,6 +5,7 @@
 #
 #   benches/compare.sh [--quick | --full] [--runs N] [--only CASE[,CASE…]] [--out FILE]
 #                      [--skip-build] [--list]
+#   benches/compare.sh --table FILE.jsonl
 #
 #   --quick        small scale, a few minutes (the default)
 #   --full         the scale of issue 5 (1k/10k/50k fanout, 10k rooms, 10k/50k/100k idle,
@@ -15,6 +16,7 @@
 #                  [default: $CARGO_TARGET_DIR/load/compare-<mode>-<time>.jsonl]
 #   --skip-build   use the binaries already built
 #   --list         print the cases of the chosen mode and exit
+#   --table FILE   only print the table of an earlier run's raw JSON lines
 #
 # parley persists every message durably (fsync'd group commits in redb) before it acks or
 # broadcasts it; the peer keeps history in an in-memory array and persists nothing.
@@ -34,6 +36,7 @@ only=""
 out=""
 build=1
 list=0
+table_only=""
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -47,11 +50,75 @@ while [[ $# -gt 0 ]]; do
         --out=*) out="${1#*=}" ;;
         --skip-build) build=0 ;;
         --list) list=1 ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --table) table_only="$2"; shift ;;
+        --table=*) table_only="${1#*=}" ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
+
+# Prints the median table of a results file (one JSON line per run).
+table() {
+python3 - "$1" <<'PY'
+import json
+import statistics
+import sys
+
+rows = {}
+order = []
+with open(sys.argv[1]) as f:
+    for line in f:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        case = r.get("label") or r["scenario"]
+        if case not in rows:
+            rows[case] = {"parley": [], "peer": []}
+            order.append(case)
+        rows[case][r["target"]].append(r["figures"])
+
+
+def median(runs, key):
+    values = [f[key] for f in runs if isinstance(f.get(key), (int, float)) and not isinstance(f.get(key), bool)]
+    return statistics.median(values) if values else None
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 100 or float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+print("parley persists every message durably before acking it; the peer keeps history in memory only.")
+print()
+header = f"{'case':<14} {'figure':<24} {'parley':>14} {'peer':>14} {'parley/peer':>12}  runs"
+print(header)
+print("-" * len(header))
+for case in order:
+    both = rows[case]
+    keys = []
+    for runs in (both["parley"], both["peer"]):
+        for figures in runs:
+            for k, v in figures.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in keys:
+                    keys.append(k)
+    for k in keys:
+        a = median(both["parley"], k)
+        b = median(both["peer"], k)
+        ratio = f"{a / b:.2f}" if a is not None and b not in (None, 0) else "-"
+        print(f"{case:<14} {k:<24} {fmt(a):>14} {fmt(b):>14} {ratio:>12}  {len(both['parley'])}/{len(both['peer'])}")
+    print()
+PY
+}
+
+if [[ -n "$table_only" ]]; then
+    table "$table_only"
+    exit 0
+fi
 
 if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
     echo "compare.sh: --runs needs a positive number" >&2
@@ -75,21 +142,41 @@ if [[ "$mode" == quick ]]; then
         "polling-100|polling --clients 100 --rate 10 --duration 5"
     )
 else
+    # The largest cases need more open files than some machines allow (each side holds one
+    # descriptor per connection and a hard limit can only be raised with CAP_SYS_RESOURCE):
+    # they are scaled down to fit, and named by the count actually used.
+    hard="$(ulimit -Hn)"
+    if [[ "$hard" == unlimited ]]; then
+        hard=1048576
+    fi
+    fit() {
+        local want="$1" cap=$((hard - 1000))
+        if ((want > cap)); then
+            echo "compare.sh: $want connections do not fit the open-files limit $hard; using $cap" >&2
+            echo "$cap"
+        else
+            echo "$want"
+        fi
+    }
+    big="$(fit 50000)"
+    huge="$(fit 100000)"
     cases=(
         "fanout-1k|fanout --clients 1000 --rate 40 --duration 20"
         "fanout-2k|fanout --clients 2000 --rate 40 --duration 20"
         "fanout-10k|fanout --clients 10000 --rate 8 --duration 20"
-        "fanout-50k|fanout --clients 50000 --rate 2 --duration 20 --users 500"
+        "fanout-$big|fanout --clients $big --rate 2 --duration 20 --users 500"
         "rooms-10k|rooms --clients 10000 --room-size 10 --rate 1 --duration 20"
         "idle-10k|idle --clients 10000 --window 30"
-        "idle-50k|idle --clients 50000 --window 30 --users 500"
-        "idle-100k|idle --clients 100000 --window 30 --users 1000"
+        "idle-$big|idle --clients $big --window 30 --users 500"
         "ingest-1|ingest --senders 1 --duration 10"
         "ingest-10|ingest --senders 10 --duration 10"
         "ingest-100|ingest --senders 100 --duration 10"
         "history-1m|history --messages 1000000 --duration 10 --data-dir $history_dir"
         "polling-1k|polling --clients 1000 --rate 10 --duration 20"
     )
+    if ((huge > big)); then
+        cases+=("idle-$huge|idle --clients $huge --window 30 --users 1000")
+    fi
 fi
 
 if [[ -n "$only" ]]; then
@@ -159,59 +246,7 @@ for case_line in "${cases[@]}"; do
     done
 done
 
-python3 - "$out" > "$out.txt" <<'PY'
-import json
-import statistics
-import sys
-
-rows = {}
-order = []
-with open(sys.argv[1]) as f:
-    for line in f:
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        r = json.loads(line)
-        case = r.get("label") or r["scenario"]
-        if case not in rows:
-            rows[case] = {"parley": [], "peer": []}
-            order.append(case)
-        rows[case][r["target"]].append(r["figures"])
-
-
-def median(runs, key):
-    values = [f[key] for f in runs if isinstance(f.get(key), (int, float)) and not isinstance(f.get(key), bool)]
-    return statistics.median(values) if values else None
-
-
-def fmt(v):
-    if v is None:
-        return "-"
-    if abs(v) >= 100 or float(v).is_integer():
-        return f"{v:,.0f}"
-    return f"{v:.3g}"
-
-
-print("parley persists every message durably before acking it; the peer keeps history in memory only.")
-print()
-header = f"{'case':<14} {'figure':<24} {'parley':>14} {'peer':>14} {'parley/peer':>12}  runs"
-print(header)
-print("-" * len(header))
-for case in order:
-    both = rows[case]
-    keys = []
-    for runs in (both["parley"], both["peer"]):
-        for figures in runs:
-            for k, v in figures.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in keys:
-                    keys.append(k)
-    for k in keys:
-        a = median(both["parley"], k)
-        b = median(both["peer"], k)
-        ratio = f"{a / b:.2f}" if a is not None and b not in (None, 0) else "-"
-        print(f"{case:<14} {k:<24} {fmt(a):>14} {fmt(b):>14} {ratio:>12}  {len(both['parley'])}/{len(both['peer'])}")
-    print()
-PY
+table "$out" > "$out.txt"
 cat "$out.txt"
 echo "== table in $out.txt, raw JSON lines in $out" >&2
 if [[ "$failures" -gt 0 ]]; then

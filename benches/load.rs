@@ -169,11 +169,24 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    raise_nofile()?;
+    let nofile = raise_nofile()?;
+    let clients = args.clients.unwrap_or(match args.scenario {
+        Scenario::Rooms | Scenario::Idle => 10_000,
+        _ => 1_000,
+    });
+    // Each side holds one descriptor per connection (the harness in this process, the server
+    // it starts under the same limit), plus some for files and listeners.
+    if args.scenario != Scenario::History && clients as u64 + 200 > nofile {
+        bail!(
+            "{clients} connections need more open files than the limit of {nofile}: raise the \
+             hard limit first (`ulimit -Hn 1048576` as root with CAP_SYS_RESOURCE, or \
+             LimitNOFILE= under systemd); where that is not allowed, stay under {nofile}"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(run(args))?;
+    let result = runtime.block_on(run(args, clients))?;
     println!("{result}");
     // Tens of thousands of sockets close faster with the process than one by one.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -181,28 +194,19 @@ fn main() -> Result<()> {
 }
 
 /// Raises RLIMIT_NOFILE for the harness and the server it starts (children inherit it): to
-/// 1,048,576 when the process may raise its hard limit (root), else to the hard limit.
-fn raise_nofile() -> Result<()> {
+/// 1,048,576 when the process may raise its hard limit (CAP_SYS_RESOURCE), else the soft limit
+/// to the hard one. Returns the limit in force.
+fn raise_nofile() -> Result<u64> {
     use rlimit::Resource;
     const WANT: u64 = 1 << 20;
-    let (soft, hard) = Resource::NOFILE.get()?;
+    let (_, hard) = Resource::NOFILE.get()?;
     if hard < WANT && Resource::NOFILE.set(WANT, WANT).is_ok() {
-        return Ok(());
+        return Ok(WANT);
     }
-    let raised = rlimit::increase_nofile_limit(WANT)?;
-    if raised < 20_000 {
-        eprintln!(
-            "load: open files limited to {raised} (was {soft}); raise the hard limit (ulimit -Hn) for large runs"
-        );
-    }
-    Ok(())
+    Ok(rlimit::increase_nofile_limit(WANT)?)
 }
 
-async fn run(args: Args) -> Result<Value> {
-    let clients = args.clients.unwrap_or(match args.scenario {
-        Scenario::Rooms | Scenario::Idle => 10_000,
-        _ => 1_000,
-    });
+async fn run(args: Args, clients: usize) -> Result<Value> {
     let parley_bin = args
         .parley_bin
         .clone()
