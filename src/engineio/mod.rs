@@ -3,12 +3,12 @@
 //! layer above implements `Handler` and gets whole messages in, and queues packets out on the
 //! session.
 //!
-//! fastwebsockets notes (from its source): `read_frame` is not cancel-safe, so the reader runs
-//! in its own task and never sits in a `select!`; the pong and close replies it owes are
-//! forwarded to the writer task; its fragment collector has no total-size cap, so fragments
-//! are collected here with one; it neither checks Origin nor shuts the TCP stream down.
-//! Server frames are unmasked, so the writer encodes them itself and writes everything queued
-//! in one buffer with one write.
+//! fastwebsockets does the HTTP upgrade handshake; frames are ours (`frame.rs`): the reader
+//! task parses client frames from a small buffer that grows only while a large message
+//! arrives (fastwebsockets' reader holds 8 KiB per connection for good), forwards the pongs it
+//! owes to the writer task, and collects fragments with a total-size cap. Server frames are
+//! unmasked, so the writer encodes them itself and writes everything queued in one buffer with
+//! one write.
 
 mod frame;
 pub mod packet;
@@ -23,14 +23,14 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
-use fastwebsockets::{OpCode, Role, WebSocketError};
+use bytes::{Bytes, BytesMut};
+use fastwebsockets::OpCode;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use rand::RngCore;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 
 use packet::Packet;
@@ -523,9 +523,6 @@ impl<H: Handler> Engine<H> {
         handshake: Handshake,
     ) {
         let (read_half, mut write_half) = tokio::io::split(ws.into_inner());
-        let (mut reader, _) =
-            fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Server);
-        reader.set_max_message_size(self.config.max_payload);
         // Replies the reader owes (pong, close echo), probe answers and wake-ups.
         let (control, mut control_rx) = mpsc::channel::<Control>(16);
 
@@ -553,7 +550,7 @@ impl<H: Handler> Engine<H> {
             let control = control.clone();
             async move {
                 let reason = engine
-                    .read_websocket(&mut reader, &session, control.clone(), probing)
+                    .read_websocket(read_half, &session, control.clone(), probing)
                     .await;
                 if probing && session.transport() != Transport::WebSocket {
                     // The probe never completed: polling carries on.
@@ -641,38 +638,50 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    /// Reads frames until the socket or session ends; returns why.
-    async fn read_websocket(
+    /// Reads frames until the socket or session ends; returns why. Pings are answered through
+    /// the writer; a close ends the loop (the writer's close frame is the echo).
+    async fn read_websocket<R>(
         self: &Arc<Self>,
-        reader: &mut fastwebsockets::WebSocketRead<
-            tokio::io::ReadHalf<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
-        >,
+        mut stream: R,
         session: &Arc<Session<H::State>>,
         control: mpsc::Sender<Control>,
         mut probing: bool,
-    ) -> CloseReason {
+    ) -> CloseReason
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
         let max = self.config.max_payload;
+        let mut buffer = BytesMut::with_capacity(frame::INITIAL_READ_BUFFER);
         let mut fragments: Option<(OpCode, Vec<u8>)> = None;
         loop {
-            let forward = control.clone();
-            let mut send_fn = move |frame: fastwebsockets::Frame<'_>| {
-                let owned = Control::Frame(frame.opcode, frame.payload.to_vec());
-                let forward = forward.clone();
-                async move {
-                    forward
-                        .send(owned)
-                        .await
-                        .map_err(|_| WebSocketError::ConnectionClosed)
+            let frame = match frame::decode_client_frame(&mut buffer, max) {
+                Ok(frame::Decoded::Frame(frame)) => frame,
+                Ok(frame::Decoded::NeedMore(total)) => {
+                    if buffer.is_empty() && buffer.capacity() > frame::KEEP_READ_BUFFER {
+                        // A large message has passed: an idle connection keeps a small buffer.
+                        buffer = BytesMut::with_capacity(frame::INITIAL_READ_BUFFER);
+                    }
+                    buffer.reserve(total.saturating_sub(buffer.len()).max(64));
+                    match stream.read_buf(&mut buffer).await {
+                        Ok(0) | Err(_) => return CloseReason::TransportClose,
+                        Ok(_) => continue,
+                    }
                 }
-            };
-            let frame = match reader.read_frame(&mut send_fn).await {
-                Ok(frame) => frame,
-                Err(WebSocketError::FrameTooLarge) => return CloseReason::ProtocolError,
-                Err(_) => return CloseReason::TransportClose,
+                Err(e) => {
+                    tracing::debug!(error = %e, "websocket frame refused");
+                    return CloseReason::ProtocolError;
+                }
             };
             let (opcode, payload) = match frame.opcode {
                 OpCode::Close => return CloseReason::TransportClose,
-                OpCode::Ping | OpCode::Pong => continue,
+                OpCode::Ping => {
+                    let pong = Control::Frame(OpCode::Pong, frame.payload);
+                    if control.send(pong).await.is_err() {
+                        return CloseReason::TransportClose;
+                    }
+                    continue;
+                }
+                OpCode::Pong => continue,
                 OpCode::Text | OpCode::Binary if frame.fin && fragments.is_none() => {
                     (frame.opcode, frame.payload.to_vec())
                 }
