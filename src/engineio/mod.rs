@@ -10,7 +10,7 @@
 //! unmasked, so the writer encodes them itself and writes everything queued in one buffer with
 //! one write.
 
-mod frame;
+pub mod frame;
 pub mod packet;
 pub mod session;
 
