@@ -16,7 +16,6 @@ import { mkdtemp } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { constants as osConstants, tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { after } from "node:test";
 import { chromium } from "playwright-core";
 import {
@@ -27,6 +26,7 @@ import {
   apiRaw,
   eventually,
   sleep,
+  waitForAddress,
 } from "../realtime/helpers.mjs";
 
 export { PARLEY_BIN, PASSWORD, REPO, apiRaw, eventually, sleep };
@@ -164,43 +164,7 @@ export async function startServer({ dataDir, port = 0, args = [] } = {}) {
       if (current === mine) current = null;
     });
 
-    return new Promise((resolve, reject) => {
-      let done = false;
-      const finish = (fn, value) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        fn(value);
-      };
-      const failure = (message, extra = {}) =>
-        Object.assign(new Error(`${message}; stderr:\n${logs.slice(-20).join("\n")}`), extra);
-      const timer = setTimeout(() => {
-        proc.kill("SIGKILL");
-        finish(reject, failure("parley did not log its address within 15 s"));
-      }, 15_000);
-      proc.once("error", (e) =>
-        finish(reject, new Error(`cannot run ${PARLEY_BIN}: ${e.message} (build it with cargo build or set PARLEY_BIN)`)));
-      // Keep draining stderr for the life of the process so the pipe never fills up.
-      const lines = createInterface({ input: proc.stderr });
-      const closed = new Promise((resolve) => lines.once("close", resolve));
-      lines.on("line", (line) => {
-        logs.push(line);
-        if (logs.length > 200) logs.shift();
-        if (done) return;
-        try {
-          const entry = JSON.parse(line);
-          const a = entry.addr ?? entry.fields?.addr;
-          if (typeof a === "string") finish(resolve, a);
-        } catch {
-          // not JSON: ignore
-        }
-      });
-      // Read stderr to its end before judging an early exit, so the reason is in `logs`.
-      Promise.all([exited, closed]).then(([{ code, signal }]) => {
-        const addrInUse = logs.some((l) => l.includes("Address already in use"));
-        finish(reject, failure(`parley exited (code ${code}, signal ${signal}) before listening`, { addrInUse }));
-      });
-    });
+    return waitForAddress(proc, exited, logs);
   }
 
   await launch(port, port ? 10_000 : 0);

@@ -26,6 +26,52 @@ const sockets = new Set();
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * Waits for a freshly spawned `parley serve` (`--log-format json`) to log the address it
+ * listens on, and resolves it. Keeps draining stderr into `logs` (the last 200 lines) for the
+ * life of the process so the pipe never fills up. Rejects, with the stderr tail in the
+ * message, if the binary cannot run, if it exits first (`error.addrInUse` tells whether the
+ * port was taken), or after 15 s (then the process is killed).
+ */
+export function waitForAddress(proc, exited, logs) {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (fn, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      fn(value);
+    };
+    const failure = (message, extra = {}) =>
+      Object.assign(new Error(`${message}; stderr:\n${logs.slice(-20).join("\n")}`), extra);
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      finish(reject, failure("parley did not log its address within 15 s"));
+    }, 15_000);
+    proc.once("error", (e) =>
+      finish(reject, new Error(`cannot run ${PARLEY_BIN}: ${e.message} (build it with cargo build or set PARLEY_BIN)`)));
+    const lines = createInterface({ input: proc.stderr });
+    const closed = new Promise((resolveClosed) => lines.once("close", resolveClosed));
+    lines.on("line", (line) => {
+      logs.push(line);
+      if (logs.length > 200) logs.shift();
+      if (done) return;
+      try {
+        const entry = JSON.parse(line);
+        const a = entry.addr ?? entry.fields?.addr;
+        if (typeof a === "string") finish(resolve, a);
+      } catch {
+        // not JSON: ignore
+      }
+    });
+    // Read stderr to its end before judging an early exit, so the reason is in `logs`.
+    Promise.all([exited, closed]).then(([{ code, signal }]) => {
+      const addrInUse = logs.some((l) => l.includes("Address already in use"));
+      finish(reject, failure(`parley exited (code ${code}, signal ${signal}) before listening`, { addrInUse }));
+    });
+  });
+}
+
+/**
  * Start `parley serve` on 127.0.0.1:0 with a fresh data dir. Resolves once the server logged
  * the address it listens on.
  */
@@ -42,37 +88,7 @@ export async function startServer(extraArgs = []) {
   const logs = []; // the last lines of stderr, for failure messages
   const exited = new Promise((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
 
-  const addr = await new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (fn, value) => {
-      if (!done) {
-        done = true;
-        clearTimeout(timer);
-        fn(value);
-      }
-    };
-    const timer = setTimeout(
-      () => finish(reject, new Error(`parley did not log its address within 15 s; stderr:\n${logs.join("\n")}`)),
-      15_000,
-    );
-    proc.once("error", (e) => finish(reject, new Error(`cannot run ${PARLEY_BIN}: ${e.message} (build it with cargo build or set PARLEY_BIN)`)));
-    exited.then(({ code, signal }) =>
-      finish(reject, new Error(`parley exited (code ${code}, signal ${signal}) before listening; stderr:\n${logs.join("\n")}`)));
-    // Keep draining stderr for the life of the process so the pipe never fills up.
-    const lines = createInterface({ input: proc.stderr });
-    lines.on("line", (line) => {
-      logs.push(line);
-      if (logs.length > 200) logs.shift();
-      if (done) return;
-      try {
-        const entry = JSON.parse(line);
-        const a = entry.addr ?? entry.fields?.addr;
-        if (typeof a === "string") finish(resolve, a);
-      } catch {
-        // not JSON: ignore
-      }
-    });
-  });
+  const addr = await waitForAddress(proc, exited, logs);
 
   let stopped = null;
   const server = {
