@@ -7,9 +7,12 @@ use std::time::Duration;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::engineio::EngineConfig;
+use crate::feed::Dispatcher;
 use crate::realtime::{self, SocketEngine};
 use crate::store::{Store, StoreError};
 
+/// Committed batches queued for the realtime fanout before the store writer waits for it.
+const FANOUT_FEED_DEPTH: usize = 1024;
 /// How long WebSockets get to send their close frames at shutdown.
 const REALTIME_SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -56,11 +59,14 @@ impl App {
             (Some(cert), Some(key)) => Some(Arc::new(crate::tls::Tls::load(cert, key)?)),
             _ => None,
         };
-        let (store, feed) = Store::open_with_feed(&config.database_path())?;
+        let (store, commits) = Store::open_with_feed(&config.database_path())?;
         let chat = Arc::new(Chat::new(store, &config));
+        let mut feed = Dispatcher::new();
+        let fanout = feed.subscribe_lossless(FANOUT_FEED_DEPTH);
+        feed.start(commits);
         let realtime = realtime::start(
             Arc::clone(&chat),
-            feed,
+            fanout,
             EngineConfig {
                 ping_interval: Duration::from_millis(config.ping_interval_ms),
                 ping_timeout: Duration::from_millis(config.ping_timeout_ms),

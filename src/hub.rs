@@ -56,6 +56,17 @@ struct UserEntry {
     status: Option<Status>,
 }
 
+/// A connection the hub has let go of.
+#[derive(Debug)]
+pub struct Detached {
+    pub user: UserId,
+    /// When it was the user's last connection: the generation to check when the offline
+    /// grace period ends.
+    pub last_generation: Option<u64>,
+    /// The rooms it was subscribed to (for the last one: who to tell the user went offline).
+    pub rooms: Vec<RoomId>,
+}
+
 /// How long a typing indicator lives without a refresh or a stop.
 pub const TYPING_TTL: Duration = Duration::from_secs(5);
 
@@ -98,9 +109,8 @@ impl Hub {
         (entry.generation, first)
     }
 
-    /// Removes a connection. Returns the user and, when it was their last connection, the
-    /// generation to check when the offline grace period ends.
-    pub fn detach(&mut self, conn: ConnId) -> Option<(UserId, Option<u64>)> {
+    /// Removes a connection: who it was, and whether it was their last (see `Detached`).
+    pub fn detach(&mut self, conn: ConnId) -> Option<Detached> {
         let removed = self.conns.remove(&conn)?;
         for room in &removed.rooms {
             if let Some(subscribers) = self.rooms.get_mut(room) {
@@ -112,8 +122,25 @@ impl Hub {
         }
         let entry = self.users.get_mut(&removed.user)?;
         entry.conns.remove(&conn);
-        let last = entry.conns.is_empty().then_some(entry.generation);
-        Some((removed.user, last))
+        let last_generation = entry.conns.is_empty().then_some(entry.generation);
+        Some(Detached {
+            user: removed.user,
+            last_generation,
+            rooms: removed.rooms.into_iter().collect(),
+        })
+    }
+
+    /// Every room some connection of `user` is subscribed to.
+    pub fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
+        let mut rooms = HashSet::new();
+        if let Some(entry) = self.users.get(&user) {
+            for conn in &entry.conns {
+                if let Some(c) = self.conns.get(conn) {
+                    rooms.extend(c.rooms.iter().copied());
+                }
+            }
+        }
+        rooms.into_iter().collect()
     }
 
     /// True when the user has no connection and `generation` is still current: the grace
@@ -126,10 +153,6 @@ impl Hub {
             }
             _ => false,
         }
-    }
-
-    pub fn is_connected(&self, user: UserId) -> bool {
-        self.users.get(&user).is_some_and(|e| !e.conns.is_empty())
     }
 
     /// Sets a connected user's status; returns true if it changed.
@@ -214,12 +237,6 @@ impl Hub {
         lagging
     }
 
-    pub fn send_to_conn(&self, conn: ConnId, packet: &Bytes) -> bool {
-        self.conns
-            .get(&conn)
-            .is_some_and(|c| c.outlet.push(packet.clone()))
-    }
-
     /// Sends `packet` once to every connection that shares a room with `user` (and to the
     /// user's own connections): who should hear about their presence.
     pub fn send_to_peers(&self, user: UserId, rooms: &[RoomId], packet: &Bytes) -> Vec<ConnId> {
@@ -288,14 +305,6 @@ impl Hub {
         if let Some(c) = self.conns.get(&conn) {
             c.outlet.close_lagging();
         }
-    }
-
-    pub fn user_of(&self, conn: ConnId) -> Option<UserId> {
-        self.conns.get(&conn).map(|c| c.user)
-    }
-
-    pub fn connection_count(&self) -> usize {
-        self.conns.len()
     }
 }
 
@@ -373,16 +382,16 @@ mod tests {
         let mut hub = Hub::default();
         let (_, first) = hub.attach(1, UserId(7), Arc::new(Recorder::default()), []);
         assert!(first);
-        let (_, last_gen) = hub.detach(1).expect("was attached");
-        let generation = last_gen.expect("last connection");
+        let detached = hub.detach(1).expect("was attached");
+        let generation = detached.last_generation.expect("last connection");
         let (_, first_again) = hub.attach(2, UserId(7), Arc::new(Recorder::default()), []);
         assert!(first_again);
         assert!(
             !hub.offline_confirmed(UserId(7), generation),
             "reconnected within grace"
         );
-        let (_, last_gen) = hub.detach(2).expect("attached");
-        assert!(hub.offline_confirmed(UserId(7), last_gen.expect("last")));
+        let detached = hub.detach(2).expect("attached");
+        assert!(hub.offline_confirmed(UserId(7), detached.last_generation.expect("last")));
     }
 
     #[test]

@@ -18,6 +18,18 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
 }
 
+/// A message to send, filled in the same way by the HTTP route and the `message:send` socket
+/// event, so both go through one rule.
+#[derive(Clone, Debug)]
+pub struct SendMessage {
+    pub room: RoomId,
+    pub content: String,
+    /// The client's own id for this send: a retry with the same id returns the first result.
+    pub client_id: Option<String>,
+    /// The seq of the message this one answers, in the same room.
+    pub reply_to: Option<u64>,
+}
+
 fn require_member(
     snapshot: &Snapshot,
     room: RoomId,
@@ -41,13 +53,17 @@ impl Chat {
     pub async fn send_message(
         &self,
         viewer: &Viewer,
-        room: RoomId,
-        content: &str,
-        client_id: Option<&str>,
-        reply_to: Option<u64>,
+        input: SendMessage,
     ) -> Result<(MessageView, bool), ChatError> {
-        let body = validate::content(content)?;
+        let SendMessage {
+            room,
+            content,
+            client_id,
+            reply_to,
+        } = input;
+        let body = validate::content(&content)?;
         let client_id = client_id
+            .as_deref()
             .map(|c| {
                 ClientId::parse(c).ok_or_else(|| {
                     ChatError::invalid("invalid_client_id", "clientId", "clientId must be a UUID")

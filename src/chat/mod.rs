@@ -14,7 +14,7 @@ pub mod views;
 
 pub use accounts::RegisterInput;
 pub use error::ChatError;
-pub use messages::HistoryQuery;
+pub use messages::{HistoryQuery, SendMessage};
 
 use std::time::Duration;
 

@@ -7,15 +7,13 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Deserializer};
 
-use super::request::{
-    TokenSource, client_address, foreign_origin, json_body, query_number, query_pairs,
-    session_token,
-};
+use super::request::{client_address, foreign_origin, json_body, query_number, query_pairs};
 use super::response::{ApiError, Body, clear_session_cookie, empty, json, set_session_cookie};
 use super::routes::{Access, Endpoint, Params, RouteSpec};
 use crate::app::App;
+use crate::auth::{TokenSource, session_token};
 use crate::chat::views::{SignedIn, Viewer};
-use crate::chat::{ChatError, HistoryQuery, RegisterInput};
+use crate::chat::{ChatError, HistoryQuery, RegisterInput, SendMessage};
 use crate::ids::{MessageSeq, RoomId, UserId};
 use crate::store::records::Visibility;
 
@@ -267,15 +265,13 @@ pub async fn handle(
         }
         Endpoint::SendMessage => {
             let body: SendMessageRequest = json_body(request).await?;
-            let (message, replayed) = chat
-                .send_message(
-                    me()?,
-                    room,
-                    &body.content,
-                    body.client_id.as_deref(),
-                    body.reply_to,
-                )
-                .await?;
+            let input = SendMessage {
+                room,
+                content: body.content,
+                client_id: body.client_id,
+                reply_to: body.reply_to,
+            };
+            let (message, replayed) = chat.send_message(me()?, input).await?;
             let status = if replayed {
                 StatusCode::OK
             } else {

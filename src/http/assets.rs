@@ -17,7 +17,6 @@ use std::sync::{Mutex, OnceLock};
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 use rust_embed::RustEmbed;
@@ -286,7 +285,7 @@ pub fn serve(method: &Method, path: &str, headers: &HeaderMap) -> Option<Respons
         Some(held) => (StatusCode::NOT_MODIFIED, held, None),
         None => (StatusCode::OK, current, Some(compressed.unwrap_or(data))),
     };
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(super::body::empty());
     *response.status_mut() = status;
     let out = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(etag) {
@@ -321,7 +320,7 @@ pub fn serve(method: &Method, path: &str, headers: &HeaderMap) -> Option<Respons
     }
     out.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     if method == Method::GET {
-        *response.body_mut() = Full::new(body);
+        *response.body_mut() = super::body::full(body);
     }
     Some(response)
 }

@@ -3,8 +3,6 @@
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -77,6 +75,11 @@ pub fn respond(
         realtime.lagging_disconnects.get(),
     );
     out.counter(
+        "parley_attach_store_reads_total",
+        "Socket attaches so far behind live fanout that the actor read the store for them.",
+        realtime.attach_store_reads.get(),
+    );
+    out.counter(
         "parley_commits_total",
         "Store write transactions committed.",
         stats.commits.get(),
@@ -112,7 +115,7 @@ pub fn respond(
         "HTTP requests answered, by route pattern and status.",
         &requests,
     );
-    let mut response = Response::new(Full::new(Bytes::from(out.finish())));
+    let mut response = Response::new(super::body::full(out.finish()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

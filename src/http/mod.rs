@@ -6,6 +6,7 @@
 
 mod api;
 mod assets;
+pub mod body;
 mod metrics;
 pub mod openapi;
 pub mod request;
@@ -52,7 +53,12 @@ pub async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> 
             )
             .into_response();
         }
-        let response = app.realtime().handle(request, peer).await;
+        // Engine.IO answers with whole buffers of its own type; box them like every body.
+        let response = app
+            .realtime()
+            .handle(request, peer)
+            .await
+            .map(body::from_full);
         app.count_request(SOCKET_IO_PATH, response.status().as_u16());
         return response;
     }

@@ -1,5 +1,6 @@
 //! Reading requests: bodies under a size limit, JSON with the failing field named, query
-//! strings, the session token (Bearer header or cookie) and the client address.
+//! strings, the Origin check and the client address. (The session token is found by
+//! `auth::session_token`, shared with socket handshakes.)
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -9,7 +10,7 @@ use hyper::header::{self, HeaderMap};
 use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::response::{ApiError, SESSION_COOKIE};
+use super::response::ApiError;
 
 /// Largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -195,34 +196,6 @@ pub fn query_number<T: std::str::FromStr>(
     }
 }
 
-pub enum TokenSource {
-    Bearer,
-    Cookie,
-}
-
-/// The session token: `Authorization: Bearer …` first, then the session cookie.
-pub fn session_token(headers: &HeaderMap) -> Option<(String, TokenSource)> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| (token.trim().to_owned(), TokenSource::Bearer));
-    }
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            if let Some((name, token)) = pair.trim().split_once('=')
-                && name == SESSION_COOKIE
-                && !token.is_empty()
-            {
-                return Some((token.to_owned(), TokenSource::Cookie));
-            }
-        }
-    }
-    None
-}
-
 /// True when a browser says the request comes from a page on another origin than this host.
 /// Requests without an `Origin` header (non-browser clients) pass.
 pub fn foreign_origin(headers: &HeaderMap) -> bool {
@@ -285,23 +258,6 @@ mod tests {
         assert_eq!(err.code, "invalid_json");
         let err = parse_json::<T>(br#"{"content":"a"} x"#).expect_err("trailing");
         assert_eq!(err.code, "invalid_json");
-    }
-
-    #[test]
-    fn tokens_from_bearer_or_cookie() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=b; parley_session=tok"),
-        );
-        assert_eq!(session_token(&h).map(|t| t.0).as_deref(), Some("tok"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer xyz"),
-        );
-        assert_eq!(session_token(&h).map(|t| t.0).as_deref(), Some("xyz"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic xyz"));
-        assert!(session_token(&h).is_none());
     }
 
     #[test]

@@ -2,16 +2,15 @@
 //! where a `ChatError` becomes an HTTP status.
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+use crate::auth::SESSION_COOKIE;
 use crate::chat::ChatError;
 
-pub type Body = Full<Bytes>;
-
-pub const SESSION_COOKIE: &str = "parley_session";
+pub use super::body::Body;
+use super::body::full;
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -114,12 +113,12 @@ impl From<ChatError> for ApiError {
 
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
-        Ok(bytes) => with_json_headers(Response::new(Full::new(Bytes::from(bytes))), status),
+        Ok(bytes) => with_json_headers(Response::new(full(bytes)), status),
         Err(e) => {
             tracing::error!(error = %e, "response does not serialize");
             let body = br#"{"error":{"code":"internal","message":"internal error"}}"#;
             with_json_headers(
-                Response::new(Full::new(Bytes::from_static(body))),
+                Response::new(full(Bytes::from_static(body))),
                 StatusCode::INTERNAL_SERVER_ERROR,
             )
         }
@@ -138,7 +137,7 @@ fn with_json_headers(mut response: Response<Body>, status: StatusCode) -> Respon
 }
 
 pub fn empty(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(super::body::empty());
     *response.status_mut() = status;
     response
         .headers_mut()

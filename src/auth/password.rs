@@ -1,25 +1,19 @@
-//! Passwords, session tokens and login rate limits.
-//!
-//! argon2id with the crate's default parameters runs on a few dedicated threads (one per
-//! core, started on first use), so a burst of logins cannot starve the server. Dedicated
-//! threads also bound memory: each hash needs 19 MiB, and the allocator keeps that memory in
-//! the arena of the thread that used it. On tokio's blocking pool every fresh thread kept its
-//! own 19 MiB (measured: a server at 7 MiB grew past 500 MiB after a hundred logins); here the
-//! same few threads reuse theirs. Session tokens are 32 random bytes (base64url on the wire);
-//! only their sha256 is stored.
+//! Password hashing: argon2id with the crate's default parameters on a few dedicated threads
+//! (one per core, started on first use), so a burst of logins cannot starve the server.
+//! Dedicated threads also bound memory: each hash needs 19 MiB, and the allocator keeps that
+//! memory in the arena of the thread that used it. On tokio's blocking pool every fresh thread
+//! kept its own 19 MiB (measured: a server at 7 MiB grew past 500 MiB after a hundred logins);
+//! here the same few threads reuse theirs.
 //!
 //! Must not: touch the store or know about HTTP.
 
 use argon2::Argon2;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
+
+use super::token::new_token;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -182,110 +176,9 @@ fn verify_password(password: &[u8], phc: &str) -> bool {
     Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
 
-/// A fresh random token and its stored form: `(token for the client, sha256 for the store)`.
-pub fn new_token() -> (String, [u8; 32]) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    (URL_SAFE_NO_PAD.encode(bytes), Sha256::digest(bytes).into())
-}
-
-/// The stored form of a token a client presented, or `None` if it cannot be one of ours.
-pub fn token_hash(token: &str) -> Option<[u8; 32]> {
-    if token.len() != 43 {
-        return None;
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-    let bytes: [u8; 32] = bytes.try_into().ok()?;
-    Some(Sha256::digest(bytes).into())
-}
-
-/// Counts events per key in fixed windows and refuses once a key reaches `max` in a window.
-/// Memory stays bounded: expired windows are dropped whenever the map grows large.
-pub struct WindowLimiter {
-    max: u32,
-    window: Duration,
-    entries: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-/// Keys tracked before expired windows are swept.
-const LIMITER_SWEEP_AT: usize = 10_000;
-
-impl WindowLimiter {
-    pub fn new(max: u32, window: Duration) -> WindowLimiter {
-        WindowLimiter {
-            max,
-            window,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Err(seconds until allowed)` when `key` is at its limit.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
-        let Ok(entries) = self.entries.lock() else {
-            return Ok(());
-        };
-        match entries.get(key) {
-            Some((count, start)) if *count >= self.max => {
-                let elapsed = now.saturating_duration_since(*start);
-                if elapsed >= self.window {
-                    Ok(())
-                } else {
-                    Err((self.window - elapsed).as_secs().max(1))
-                }
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record(&self, key: &str, now: Instant) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= LIMITER_SWEEP_AT {
-            let window = self.window;
-            entries.retain(|_, (_, start)| now.saturating_duration_since(*start) < window);
-        }
-        let entry = entries.entry(key.to_owned()).or_insert((0, now));
-        if now.saturating_duration_since(entry.1) >= self.window {
-            *entry = (0, now);
-        }
-        entry.0 = entry.0.saturating_add(1);
-    }
-
-    pub fn reset(&self, key: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_hash_matches_only_our_tokens() {
-        let (token, hash) = new_token();
-        assert_eq!(token.len(), 43);
-        assert_eq!(token_hash(&token), Some(hash));
-        assert_eq!(token_hash("short"), None);
-        assert_eq!(token_hash(&"!".repeat(43)), None);
-    }
-
-    #[test]
-    fn limiter_refuses_at_max_and_recovers_after_window() {
-        let limiter = WindowLimiter::new(2, Duration::from_secs(60));
-        let t0 = Instant::now();
-        assert!(limiter.check("k", t0).is_ok());
-        limiter.record("k", t0);
-        limiter.record("k", t0);
-        let wait = limiter.check("k", t0).expect_err("limited");
-        assert!(wait > 0 && wait <= 60);
-        assert!(limiter.check("other", t0).is_ok());
-        assert!(limiter.check("k", t0 + Duration::from_secs(61)).is_ok());
-        limiter.reset("k");
-        assert!(limiter.check("k", t0).is_ok());
-    }
 
     #[tokio::test]
     async fn hash_then_verify() {
@@ -308,8 +201,6 @@ mod tests {
         assert!(!hasher.verify_decoy("anything".into()).await.expect("decoy"));
     }
 
-    /// Our hashing reuses its working memory; the stored strings must stay interchangeable
-    /// with the argon2 crate's own, both ways, including hashes made with other parameters.
     #[test]
     fn interchangeable_with_the_argon2_crate() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
