@@ -56,7 +56,8 @@ impl Store {
         password_hash: String,
         admission: Admission,
     ) -> Result<(UserId, UserRecord), StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let key = username.to_lowercase();
             let first_account = txn.open_table(USERS)?.is_empty()?;
             if txn.open_table(USERNAMES)?.get(key.as_str())?.is_some() {
@@ -114,7 +115,8 @@ impl Store {
         display_name: Option<String>,
         avatar: Option<Option<String>>,
     ) -> Result<UserRecord, StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let mut record = get_user(txn, user)?;
             if let Some(name) = display_name {
                 record.display_name = name;
@@ -135,7 +137,8 @@ impl Store {
         password_hash: String,
         keep: Option<[u8; 32]>,
     ) -> Result<(), StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let mut record = get_user(txn, user)?;
             record.password_hash = password_hash;
             put_user(txn, user, &record)?;
@@ -150,7 +153,8 @@ impl Store {
         user: UserId,
         disabled: bool,
     ) -> Result<UserRecord, StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let mut record = get_user(txn, user)?;
             record.disabled = disabled;
             put_user(txn, user, &record)?;
@@ -167,7 +171,8 @@ impl Store {
         token_hash: [u8; 32],
         session: SessionRecord,
     ) -> Result<(), StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             get_user(txn, session.user)?;
             txn.open_table(SESSIONS)?
                 .insert(token_hash, encode(&session)?.as_slice())?;
@@ -179,7 +184,8 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<(), StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let mut sessions = txn.open_table(SESSIONS)?;
             let removed = sessions.remove(token_hash)?;
             if let Some(bytes) = removed {
@@ -200,8 +206,8 @@ impl Store {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.write(move |txn| {
-            let mut sessions = txn.open_table(SESSIONS)?;
+        self.write(move |batch| {
+            let mut sessions = batch.txn().open_table(SESSIONS)?;
             let found = sessions.get(token_hash)?.map(|v| decode(v.value()));
             let Some(session) = found else {
                 return Ok(());
@@ -220,8 +226,10 @@ impl Store {
         token_hash: [u8; 32],
         invite: InviteRecord,
     ) -> Result<(), StoreError> {
-        self.write(move |txn| {
-            txn.open_table(INVITES)?
+        self.write(move |batch| {
+            batch
+                .txn()
+                .open_table(INVITES)?
                 .insert(token_hash, encode(&invite)?.as_slice())?;
             Ok(())
         })

@@ -4,9 +4,9 @@
 //! Must not: decide who may edit or delete what (that is `chat`); only "the sender is a member"
 //! is checked here, because it must hold atomically with the append.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 
-use super::{append_event, event, get_member, get_room, put_member, put_room};
+use super::{Batch, event, get_member, get_room, put_member, put_room};
 use crate::clock::Timestamp;
 use crate::ids::{ClientId, MessageSeq, RoomId, UserId};
 use crate::store::records::{EventKind, MessageRecord, decode, encode};
@@ -31,7 +31,7 @@ pub struct AppendOutcome {
 /// Reads a message, lets `change` check and change it, and stores and logs it if `change`
 /// says it changed. `change` refuses by returning an error before touching the message.
 fn change_message<F>(
-    txn: &WriteTransaction,
+    batch: &mut Batch<'_>,
     room: RoomId,
     seq: MessageSeq,
     actor: UserId,
@@ -41,7 +41,7 @@ fn change_message<F>(
 where
     F: FnOnce(&mut MessageRecord) -> Result<bool, StoreError>,
 {
-    let mut messages = txn.open_table(MESSAGES)?;
+    let mut messages = batch.txn().open_table(MESSAGES)?;
     let found = messages
         .get((room.0, seq.0))?
         .map(|v| decode::<MessageRecord>(v.value()));
@@ -51,7 +51,7 @@ where
     }
     messages.insert((room.0, seq.0), encode(&message)?.as_slice())?;
     drop(messages);
-    append_event(txn, &event(room, kind, seq, actor), Some(&message))?;
+    batch.append_event(&event(room, kind, seq, actor), Some(&message))?;
     Ok(message)
 }
 
@@ -59,7 +59,8 @@ impl Store {
     /// Appends a message at the room's next seq. The sender must be a member (checked here,
     /// atomically with the append). The sender's read position moves to their own message.
     pub async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome, StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let mut room = get_room(txn, new.room)?;
             let Some(mut sender) = get_member(txn, new.room, new.sender)? else {
                 return Err(StoreError::NotMember);
@@ -114,8 +115,7 @@ impl Store {
             put_room(txn, new.room, &room)?;
             sender.last_read = seq;
             put_member(txn, new.room, new.sender, &sender)?;
-            append_event(
-                txn,
+            batch.append_event(
                 &event(new.room, EventKind::MessageNew, seq, new.sender),
                 Some(&message),
             )?;
@@ -135,8 +135,8 @@ impl Store {
         actor: UserId,
         body: String,
     ) -> Result<MessageRecord, StoreError> {
-        self.write(move |txn| {
-            change_message(txn, room, seq, actor, EventKind::MessageUpdate, |m| {
+        self.write(move |batch| {
+            change_message(batch, room, seq, actor, EventKind::MessageUpdate, |m| {
                 if m.deleted {
                     return Err(StoreError::MessageDeleted);
                 }
@@ -156,8 +156,8 @@ impl Store {
         seq: MessageSeq,
         actor: UserId,
     ) -> Result<MessageRecord, StoreError> {
-        self.write(move |txn| {
-            change_message(txn, room, seq, actor, EventKind::MessageDelete, |m| {
+        self.write(move |batch| {
+            change_message(batch, room, seq, actor, EventKind::MessageDelete, |m| {
                 if m.deleted {
                     return Ok(false);
                 }

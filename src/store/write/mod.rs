@@ -1,9 +1,15 @@
-//! Write operations. Each is a plain function over a write transaction (run by the writer
-//! thread inside a group-commit batch) wrapped by an async method on `Store`. The ops live by
-//! subject in `accounts`, `rooms` and `messages`; this module holds what they share.
+//! Write operations. Each op is a plain function over a `Batch` (the write transaction of one
+//! group-commit batch, shared by every op in it, plus the events the batch has logged so far),
+//! run by the writer thread and wrapped by an async method on `Store`. The ops live by subject
+//! in `accounts`, `rooms` and `messages`; this module holds the batch context and the helpers
+//! they share.
 //!
 //! Rule for every op here: read and check first, write after. An op that returns a refusal
-//! (`StoreError::NotFound`, `UsernameTaken`, …) must not have changed anything.
+//! (`StoreError::NotFound`, `UsernameTaken`, …) must not have changed anything, because its
+//! transaction is shared: the other ops of the batch still commit.
+//!
+//! Must not: commit, abort or publish (the writer loop in `store` does that), or decide who may
+//! do what (that is `chat`).
 
 mod accounts;
 mod messages;
@@ -22,22 +28,6 @@ use super::tables::*;
 use crate::clock::Timestamp;
 use crate::ids::{EventSeq, MessageSeq, RoomId, UserId};
 
-type MetaTable<'t> = Table<'t, &'static str, u64>;
-
-/// Returns the next value of a counter (1 for a fresh store).
-fn next_counter(meta: &mut MetaTable<'_>, key: &str) -> Result<u64, StoreError> {
-    let next = meta.get(key)?.map(|v| v.value()).unwrap_or(1);
-    meta.insert(key, next + 1)?;
-    Ok(next)
-}
-
-thread_local! {
-    /// Events appended by the ops of the batch the writer thread is running now. Published on
-    /// the commit feed after the batch commits, dropped if it aborts. Only the writer thread
-    /// runs ops, so a thread-local keeps op signatures plain.
-    static BATCH_EVENTS: std::cell::RefCell<Vec<Committed>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// One event of the durable log as the writer committed it, with the message it concerns
 /// (for message events), so fanout needs no read.
 #[derive(Clone, Debug)]
@@ -47,27 +37,62 @@ pub struct Committed {
     pub message: Option<MessageRecord>,
 }
 
-/// Takes the events of the batch just run (called by the writer after commit or abort).
-pub(super) fn take_batch_events() -> Vec<Committed> {
-    BATCH_EVENTS.with(|events| std::mem::take(&mut *events.borrow_mut()))
+/// What the ops of one group-commit batch share: its write transaction, and the events they
+/// have logged in it. The writer makes one per batch; after the commit it publishes the
+/// events on the commit feed, and if the batch aborts they are dropped with it.
+pub struct Batch<'a> {
+    txn: &'a WriteTransaction,
+    events: Vec<Committed>,
 }
 
-fn append_event(
-    txn: &WriteTransaction,
-    event: &EventRecord,
-    message: Option<&MessageRecord>,
-) -> Result<EventSeq, StoreError> {
-    let seq = next_counter(&mut txn.open_table(META)?, META_NEXT_EVENT_SEQ)?;
-    txn.open_table(EVENTS)?
-        .insert(seq, encode(event)?.as_slice())?;
-    BATCH_EVENTS.with(|events| {
-        events.borrow_mut().push(Committed {
+impl<'a> Batch<'a> {
+    pub(in crate::store) fn new(txn: &'a WriteTransaction) -> Batch<'a> {
+        Batch {
+            txn,
+            events: Vec::new(),
+        }
+    }
+
+    /// The batch's transaction. Every op of the batch writes to it, so check before writing.
+    pub fn txn(&self) -> &'a WriteTransaction {
+        self.txn
+    }
+
+    /// How many events the batch has logged so far.
+    pub(in crate::store) fn events_logged(&self) -> usize {
+        self.events.len()
+    }
+
+    pub(in crate::store) fn into_events(self) -> Vec<Committed> {
+        self.events
+    }
+
+    /// Logs `event` in the durable log and keeps it for the commit feed.
+    fn append_event(
+        &mut self,
+        event: &EventRecord,
+        message: Option<&MessageRecord>,
+    ) -> Result<EventSeq, StoreError> {
+        let seq = next_counter(&mut self.txn.open_table(META)?, META_NEXT_EVENT_SEQ)?;
+        self.txn
+            .open_table(EVENTS)?
+            .insert(seq, encode(event)?.as_slice())?;
+        self.events.push(Committed {
             seq: EventSeq(seq),
             event: event.clone(),
             message: message.cloned(),
         });
-    });
-    Ok(EventSeq(seq))
+        Ok(EventSeq(seq))
+    }
+}
+
+type MetaTable<'t> = Table<'t, &'static str, u64>;
+
+/// Returns the next value of a counter (1 for a fresh store).
+fn next_counter(meta: &mut MetaTable<'_>, key: &str) -> Result<u64, StoreError> {
+    let next = meta.get(key)?.map(|v| v.value()).unwrap_or(1);
+    meta.insert(key, next + 1)?;
+    Ok(next)
 }
 
 fn event(room: RoomId, kind: EventKind, seq: MessageSeq, user: UserId) -> EventRecord {

@@ -6,9 +6,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::{
-    append_event, event, get_member, get_room, get_user, next_counter, put_member, put_room,
-};
+use super::{Batch, event, get_member, get_room, get_user, next_counter, put_member, put_room};
 use crate::clock::Timestamp;
 use crate::ids::{MessageSeq, RoomId, UserId};
 use crate::store::read::direct_key;
@@ -25,13 +23,14 @@ fn new_room_id(txn: &WriteTransaction) -> Result<RoomId, StoreError> {
 
 /// Adds a member to a room that exists, bumping the count. Caller has checked it is not one.
 fn insert_member(
-    txn: &WriteTransaction,
+    batch: &mut Batch<'_>,
     room: RoomId,
     record: &mut RoomRecord,
     user: UserId,
     role: RoomRole,
     now: Timestamp,
 ) -> Result<MemberRecord, StoreError> {
+    let txn = batch.txn();
     let member = MemberRecord {
         role,
         joined_at: now,
@@ -41,8 +40,7 @@ fn insert_member(
     put_member(txn, room, user, &member)?;
     txn.open_table(USER_ROOMS)?.insert((user.0, room.0), ())?;
     record.member_count += 1;
-    append_event(
-        txn,
+    batch.append_event(
         &event(room, EventKind::MemberJoin, MessageSeq(0), user),
         None,
     )?;
@@ -58,9 +56,9 @@ impl Store {
         topic: Option<String>,
         creator: UserId,
     ) -> Result<(RoomId, RoomRecord), StoreError> {
-        self.write(move |txn| {
-            get_user(txn, creator)?;
-            let id = new_room_id(txn)?;
+        self.write(move |batch| {
+            get_user(batch.txn(), creator)?;
+            let id = new_room_id(batch.txn())?;
             let now = Timestamp::now();
             let mut record = RoomRecord {
                 name,
@@ -73,8 +71,8 @@ impl Store {
                 member_count: 0,
                 last_activity: now,
             };
-            insert_member(txn, id, &mut record, creator, RoomRole::Owner, now)?;
-            put_room(txn, id, &record)?;
+            insert_member(batch, id, &mut record, creator, RoomRole::Owner, now)?;
+            put_room(batch.txn(), id, &record)?;
             Ok((id, record))
         })
         .await
@@ -86,7 +84,8 @@ impl Store {
         a: UserId,
         b: UserId,
     ) -> Result<(RoomId, RoomRecord, bool), StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let key = direct_key(a, b);
             let existing = txn.open_table(DIRECT_ROOMS)?.get(key)?.map(|v| v.value());
             if let Some(id) = existing {
@@ -108,8 +107,8 @@ impl Store {
                 member_count: 0,
                 last_activity: now,
             };
-            insert_member(txn, id, &mut record, a, RoomRole::Member, now)?;
-            insert_member(txn, id, &mut record, b, RoomRole::Member, now)?;
+            insert_member(batch, id, &mut record, a, RoomRole::Member, now)?;
+            insert_member(batch, id, &mut record, b, RoomRole::Member, now)?;
             put_room(txn, id, &record)?;
             txn.open_table(DIRECT_ROOMS)?.insert(key, id.0)?;
             Ok((id, record, true))
@@ -125,17 +124,16 @@ impl Store {
         name: Option<String>,
         topic: Option<Option<String>>,
     ) -> Result<RoomRecord, StoreError> {
-        self.write(move |txn| {
-            let mut record = get_room(txn, room)?;
+        self.write(move |batch| {
+            let mut record = get_room(batch.txn(), room)?;
             if let Some(name) = name {
                 record.name = name;
             }
             if let Some(topic) = topic {
                 record.topic = topic;
             }
-            put_room(txn, room, &record)?;
-            append_event(
-                txn,
+            put_room(batch.txn(), room, &record)?;
+            batch.append_event(
                 &event(room, EventKind::RoomUpdate, MessageSeq(0), actor),
                 None,
             )?;
@@ -150,13 +148,14 @@ impl Store {
         user: UserId,
         role: RoomRole,
     ) -> Result<MemberRecord, StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let mut record = get_room(txn, room)?;
             get_user(txn, user)?;
             if get_member(txn, room, user)?.is_some() {
                 return Err(StoreError::AlreadyMember);
             }
-            let member = insert_member(txn, room, &mut record, user, role, Timestamp::now())?;
+            let member = insert_member(batch, room, &mut record, user, role, Timestamp::now())?;
             put_room(txn, room, &record)?;
             Ok(member)
         })
@@ -164,7 +163,8 @@ impl Store {
     }
 
     pub async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let mut record = get_room(txn, room)?;
             if get_member(txn, room, user)?.is_none() {
                 return Err(StoreError::NotMember);
@@ -173,8 +173,7 @@ impl Store {
             txn.open_table(USER_ROOMS)?.remove((user.0, room.0))?;
             record.member_count = record.member_count.saturating_sub(1);
             put_room(txn, room, &record)?;
-            append_event(
-                txn,
+            batch.append_event(
                 &event(room, EventKind::MemberLeave, MessageSeq(0), user),
                 None,
             )?;
@@ -191,7 +190,8 @@ impl Store {
         user: UserId,
         seq: MessageSeq,
     ) -> Result<MessageSeq, StoreError> {
-        self.write(move |txn| {
+        self.write(move |batch| {
+            let txn = batch.txn();
             let record = get_room(txn, room)?;
             let mut member = get_member(txn, room, user)?.ok_or(StoreError::NotMember)?;
             let target = seq.min(record.last_seq);
@@ -200,7 +200,7 @@ impl Store {
             }
             member.last_read = target;
             put_member(txn, room, user, &member)?;
-            append_event(txn, &event(room, EventKind::ReadMarker, target, user), None)?;
+            batch.append_event(&event(room, EventKind::ReadMarker, target, user), None)?;
             Ok(target)
         })
         .await
