@@ -27,13 +27,13 @@ mod write;
 
 pub use backup::backup_to;
 pub use error::StoreError;
-pub use read::{Snapshot, UNREAD_COUNT_CAP};
+pub use read::Snapshot;
 pub use write::{Admission, AppendOutcome, Batch, Committed, NewMessage};
 
 use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableDatabase};
 
 use crate::metrics::{BATCH_SIZE_BOUNDS, Counter, Histogram, SECONDS_BOUNDS};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,7 +64,6 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
-    path: PathBuf,
     /// Feeds the single writer thread; closed by `close`.
     writer: mpsc::Sender<WriterMsg>,
     /// Joined on close so the last commit is done before the process exits.
@@ -146,17 +145,12 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 db,
-                path: path.to_owned(),
                 writer,
                 writer_thread: Mutex::new(Some(writer_thread)),
                 stats,
             }),
         };
         Ok((store, feed_rx))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.inner.path
     }
 
     pub fn stats(&self) -> &StoreStats {

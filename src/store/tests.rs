@@ -228,7 +228,7 @@ async fn backup_copies_a_consistent_snapshot() {
             .expect("send");
     }
     let target = dir.path().join("copy.redb");
-    let source = store.path().to_owned();
+    let source = dir.path().join("parley.redb");
     let copied = tokio::task::spawn_blocking({
         let target = target.clone();
         move || backup_to(&source, &target)
@@ -238,7 +238,7 @@ async fn backup_copies_a_consistent_snapshot() {
     .expect("backup");
     assert!(copied > 10);
     assert!(
-        backup_to(store.path(), &target).is_err(),
+        backup_to(&dir.path().join("parley.redb"), &target).is_err(),
         "never overwrites"
     );
     store.close().await;
@@ -309,7 +309,8 @@ async fn a_backup_holds_every_table() {
         .expect("send");
     store.close().await;
 
-    let source = tables_in(store.path());
+    let path = dir.path().join("parley.redb");
+    let source = tables_in(&path);
     let mut registry = Vec::new();
     struct Names<'a>(&'a mut Vec<String>);
     impl tables::TableVisitor for Names<'_> {
@@ -335,7 +336,7 @@ async fn a_backup_holds_every_table() {
         );
     }
     let target = dir.path().join("copy.redb");
-    let copied = backup_to(store.path(), &target).expect("backup");
+    let copied = backup_to(&path, &target).expect("backup");
     assert_eq!(copied, source.values().sum::<u64>());
     assert_eq!(tables_in(&target), source, "same tables, same sizes");
 }

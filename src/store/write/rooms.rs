@@ -9,10 +9,14 @@ use redb::{ReadableTable, WriteTransaction};
 use super::{Batch, event, get_member, get_room, get_user, next_counter, put_member, put_room};
 use crate::clock::Timestamp;
 use crate::ids::{MessageSeq, RoomId, UserId};
-use crate::store::read::direct_key;
 use crate::store::records::{EventKind, MemberRecord, RoomKind, RoomRecord, RoomRole, Visibility};
 use crate::store::tables::*;
 use crate::store::{Store, StoreError};
+
+/// The key of a direct room: the pair in ascending order, so (a, b) and (b, a) meet.
+fn direct_key(a: UserId, b: UserId) -> (u64, u64) {
+    (a.0.min(b.0), a.0.max(b.0))
+}
 
 fn new_room_id(txn: &WriteTransaction) -> Result<RoomId, StoreError> {
     Ok(RoomId(next_counter(
