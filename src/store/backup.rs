@@ -1,5 +1,7 @@
 //! Online backup: a consistent copy of every table, read from one read transaction while the
 //! server keeps writing, written to a new redb file that is renamed into place when complete.
+//!
+//! Must not: choose which tables to copy; it copies whatever `tables::for_each_table` lists.
 
 use redb::{
     Builder, ConcurrencyMode, Database, Key, ReadTransaction, ReadableDatabase, ReadableTable,
@@ -8,7 +10,7 @@ use redb::{
 use std::path::Path;
 
 use super::StoreError;
-use super::tables::*;
+use super::tables::{TableVisitor, for_each_table};
 
 /// Copies the store at `source` (which may be open in a running server) to `destination`.
 /// Returns the number of records copied.
@@ -31,20 +33,13 @@ pub fn backup_to(source: &Path, destination: &Path) -> Result<u64, StoreError> {
     let copied = {
         let target = Database::create(&partial)?;
         let txn = target.begin_write()?;
-        let mut copied = 0;
-        copied += copy(&snapshot, &txn, META)?;
-        copied += copy(&snapshot, &txn, USERS)?;
-        copied += copy(&snapshot, &txn, USERNAMES)?;
-        copied += copy(&snapshot, &txn, SESSIONS)?;
-        copied += copy(&snapshot, &txn, USER_SESSIONS)?;
-        copied += copy(&snapshot, &txn, ROOMS)?;
-        copied += copy(&snapshot, &txn, MEMBERS)?;
-        copied += copy(&snapshot, &txn, USER_ROOMS)?;
-        copied += copy(&snapshot, &txn, MESSAGES)?;
-        copied += copy(&snapshot, &txn, CLIENT_IDS)?;
-        copied += copy(&snapshot, &txn, EVENTS)?;
-        copied += copy(&snapshot, &txn, DIRECT_ROOMS)?;
-        copied += copy(&snapshot, &txn, INVITES)?;
+        let mut copier = Copier {
+            from: &snapshot,
+            to: &txn,
+            copied: 0,
+        };
+        for_each_table(&mut copier)?;
+        let copied = copier.copied;
         txn.commit()?;
         copied
     };
@@ -52,18 +47,24 @@ pub fn backup_to(source: &Path, destination: &Path) -> Result<u64, StoreError> {
     Ok(copied)
 }
 
-fn copy<K: Key + 'static, V: Value + 'static>(
-    from: &ReadTransaction,
-    to: &WriteTransaction,
-    table: TableDefinition<K, V>,
-) -> Result<u64, StoreError> {
-    let source = from.open_table(table)?;
-    let mut target = to.open_table(table)?;
-    let mut copied = 0;
-    for entry in source.iter()? {
-        let (key, value) = entry?;
-        target.insert(key.value(), value.value())?;
-        copied += 1;
+struct Copier<'a> {
+    from: &'a ReadTransaction,
+    to: &'a WriteTransaction,
+    copied: u64,
+}
+
+impl TableVisitor for Copier<'_> {
+    fn visit<K: Key + 'static, V: Value + 'static>(
+        &mut self,
+        table: TableDefinition<'static, K, V>,
+    ) -> Result<(), StoreError> {
+        let source = self.from.open_table(table)?;
+        let mut target = self.to.open_table(table)?;
+        for entry in source.iter()? {
+            let (key, value) = entry?;
+            target.insert(key.value(), value.value())?;
+            self.copied += 1;
+        }
+        Ok(())
     }
-    Ok(copied)
 }

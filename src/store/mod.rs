@@ -9,6 +9,10 @@
 //! leaves the shared transaction untouched and the other ops in the batch still commit. A
 //! storage failure aborts the whole batch and every caller in it gets an error.
 //!
+//! The ops of a batch share a `write::Batch`: the transaction and the events logged in it.
+//! After the commit the writer publishes those events on the commit feed, before it answers
+//! any caller; if the batch aborts, they are dropped with it.
+//!
 //! The database is opened in redb's `MultiWriter` mode so that the admin CLI (`parley user`,
 //! `backup`, `export`) can open the same file while the server runs.
 //!
@@ -23,13 +27,13 @@ mod write;
 
 pub use backup::backup_to;
 pub use error::StoreError;
-pub use read::{Snapshot, UNREAD_COUNT_CAP};
-pub use write::{Admission, AppendOutcome, Committed, NewMessage};
+pub use read::Snapshot;
+pub use write::{Admission, AppendOutcome, Batch, Committed, NewMessage};
 
-use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableDatabase, WriteTransaction};
+use redb::{Builder, ConcurrencyMode, Database, Durability, ReadableDatabase};
 
 use crate::metrics::{BATCH_SIZE_BOUNDS, Counter, Histogram, SECONDS_BOUNDS};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,8 +48,8 @@ const QUEUE_DEPTH: usize = 8192;
 
 /// Called after the batch commits (or fails) to answer the caller.
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// Runs one write inside the batch's transaction; says whether it hit a storage failure.
-type Job = Box<dyn FnOnce(&WriteTransaction) -> (Reply, bool) + Send>;
+/// Runs one write inside the batch; says whether it hit a storage failure.
+type Job = Box<dyn FnOnce(&mut Batch<'_>) -> (Reply, bool) + Send>;
 
 enum WriterMsg {
     Job(Job),
@@ -60,7 +64,6 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
-    path: PathBuf,
     /// Feeds the single writer thread; closed by `close`.
     writer: mpsc::Sender<WriterMsg>,
     /// Joined on close so the last commit is done before the process exits.
@@ -142,17 +145,12 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 db,
-                path: path.to_owned(),
                 writer,
                 writer_thread: Mutex::new(Some(writer_thread)),
                 stats,
             }),
         };
         Ok((store, feed_rx))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.inner.path
     }
 
     pub fn stats(&self) -> &StoreStats {
@@ -169,12 +167,16 @@ impl Store {
     pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Batch<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |txn| {
-            let result = op(txn);
+        let job: Job = Box::new(move |batch| {
+            let logged_before = batch.events_logged();
+            let result = op(batch);
             let failed = matches!(&result, Err(e) if e.is_storage_failure());
+            if result.is_err() && !failed {
+                check_refusal_logged_nothing(batch, logged_before);
+            }
             let reply: Reply = Box::new(move |commit| {
                 let _ = answer.send(commit.and(result));
             });
@@ -253,20 +255,20 @@ fn writer_loop(
         let Some(first) = inbox.blocking_recv() else {
             break;
         };
-        let mut batch = Vec::new();
+        let mut jobs = Vec::new();
         match first {
-            WriterMsg::Job(job) => batch.push(job),
+            WriterMsg::Job(job) => jobs.push(job),
             WriterMsg::Close(ack) => close_ack = Some(ack),
         }
-        while batch.len() < MAX_BATCH && close_ack.is_none() {
+        while jobs.len() < MAX_BATCH && close_ack.is_none() {
             match inbox.try_recv() {
-                Ok(WriterMsg::Job(job)) => batch.push(job),
+                Ok(WriterMsg::Job(job)) => jobs.push(job),
                 Ok(WriterMsg::Close(ack)) => close_ack = Some(ack),
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() {
-            commit_batch(db, batch, feed, stats);
+        if !jobs.is_empty() {
+            commit_batch(db, jobs, feed, stats);
         }
     }
     if let Some(ack) = close_ack {
@@ -274,34 +276,51 @@ fn writer_loop(
     }
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>, feed: Option<&FeedSender>, stats: &StoreStats) {
-    let size = batch.len();
+/// A refused op must have logged no event (nor written anything): it shares the transaction
+/// with ops that commit. Ops guarantee this by checking before they write; this catches an op
+/// that does not. The events are not taken back: whatever such an op wrote commits with the
+/// batch, and the feed must keep telling the same story as the durable log.
+fn check_refusal_logged_nothing(batch: &Batch<'_>, logged_before: usize) {
+    let logged = batch.events_logged() - logged_before;
+    if logged > 0 {
+        tracing::error!(
+            logged,
+            "a refused write logged events: it wrote before checking"
+        );
+        debug_assert_eq!(logged, 0, "a refused write logged events");
+    }
+}
+
+fn commit_batch(db: &Database, jobs: Vec<Job>, feed: Option<&FeedSender>, stats: &StoreStats) {
+    let size = jobs.len();
     let started = std::time::Instant::now();
     let mut txn = match db.begin_write() {
         Ok(txn) => txn,
         Err(e) => {
-            fail_all(batch, &StoreError::from(e));
+            fail_all(jobs, &StoreError::from(e));
             return;
         }
     };
     if let Err(e) = txn.set_durability(Durability::Immediate) {
-        fail_all(batch, &StoreError::from(e));
+        fail_all(jobs, &StoreError::from(e));
         return;
     }
     let mut replies = Vec::with_capacity(size);
     let mut storage_failed = false;
-    for job in batch {
-        let (reply, failed) = job(&txn);
+    let mut batch = Batch::new(&txn);
+    for job in jobs {
+        let (reply, failed) = job(&mut batch);
         storage_failed |= failed;
         replies.push(reply);
     }
+    // Taken before the transaction ends (the batch borrows it); published only if it commits.
+    let events = batch.into_events();
     let outcome = if storage_failed {
         let _ = txn.abort();
         Err(StoreError::BatchAborted)
     } else {
         txn.commit().map_err(StoreError::from)
     };
-    let events = write::take_batch_events();
     if outcome.is_ok() {
         stats.commits.add(1);
         stats.batch_size.observe(size as f64);
@@ -343,9 +362,9 @@ fn commit_batch(db: &Database, batch: Vec<Job>, feed: Option<&FeedSender>, stats
 
 /// Drops jobs that never ran: each caller sees its answer channel close and gets
 /// `StoreError::Unavailable`; the cause goes to the log once.
-fn fail_all(batch: Vec<Job>, err: &StoreError) {
-    tracing::error!(error = %err, batch = batch.len(), "write batch could not start");
-    drop(batch);
+fn fail_all(jobs: Vec<Job>, err: &StoreError) {
+    tracing::error!(error = %err, batch = jobs.len(), "write batch could not start");
+    drop(jobs);
 }
 
 #[cfg(test)]

@@ -5,15 +5,15 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::StoreError;
 use super::records::{
-    EventRecord, InviteRecord, MemberRecord, MessageRecord, RoomKind, RoomRecord, SessionRecord,
-    UserRecord, Visibility, decode,
+    EventRecord, MemberRecord, MessageRecord, RoomKind, RoomRecord, SessionRecord, UserRecord,
+    Visibility, decode,
 };
 use super::tables::*;
 use crate::ids::{EventSeq, MessageSeq, RoomId, UserId};
 
 /// Unread counting stops here: a badge says "999+" long before this matters, and the scan
 /// stays bounded for a member who has not read a busy room in months.
-pub const UNREAD_COUNT_CAP: u64 = 1000;
+const UNREAD_COUNT_CAP: u64 = 1000;
 
 pub struct Snapshot {
     txn: ReadTransaction,
@@ -91,14 +91,6 @@ impl Snapshot {
             .transpose()
     }
 
-    pub fn invite(&self, token_hash: &[u8; 32]) -> Result<Option<InviteRecord>, StoreError> {
-        let table = self.txn.open_table(INVITES)?;
-        table
-            .get(token_hash)?
-            .map(|v| decode(v.value()))
-            .transpose()
-    }
-
     pub fn room(&self, room: RoomId) -> Result<Option<RoomRecord>, StoreError> {
         let table = self.txn.open_table(ROOMS)?;
         table.get(room.0)?.map(|v| decode(v.value())).transpose()
@@ -146,11 +138,6 @@ impl Snapshot {
             }
         }
         Ok(rooms)
-    }
-
-    pub fn direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomId>, StoreError> {
-        let table = self.txn.open_table(DIRECT_ROOMS)?;
-        Ok(table.get(direct_key(a, b))?.map(|v| RoomId(v.value())))
     }
 
     pub fn message(
@@ -260,9 +247,4 @@ impl Snapshot {
         }
         Ok(events)
     }
-}
-
-/// The key of a direct room: the pair in ascending order, so (a, b) and (b, a) meet.
-pub(super) fn direct_key(a: UserId, b: UserId) -> (u64, u64) {
-    (a.0.min(b.0), a.0.max(b.0))
 }

@@ -228,7 +228,7 @@ async fn backup_copies_a_consistent_snapshot() {
             .expect("send");
     }
     let target = dir.path().join("copy.redb");
-    let source = store.path().to_owned();
+    let source = dir.path().join("parley.redb");
     let copied = tokio::task::spawn_blocking({
         let target = target.clone();
         move || backup_to(&source, &target)
@@ -238,7 +238,7 @@ async fn backup_copies_a_consistent_snapshot() {
     .expect("backup");
     assert!(copied > 10);
     assert!(
-        backup_to(store.path(), &target).is_err(),
+        backup_to(&dir.path().join("parley.redb"), &target).is_err(),
         "never overwrites"
     );
     store.close().await;
@@ -250,6 +250,95 @@ async fn backup_copies_a_consistent_snapshot() {
         .messages_before(room, MessageSeq(u64::MAX), 100)
         .expect("page");
     assert_eq!(page.len(), 10);
+}
+
+/// Every table's name and entry count, straight from the file (not from the registry).
+fn tables_in(path: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
+    let db = redb::Builder::new()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .open_read_only(path)
+        .expect("raw open");
+    let txn = db.begin_read().expect("read");
+    txn.list_tables()
+        .expect("list")
+        .map(|handle| {
+            let name = handle.name().to_owned();
+            let len = txn
+                .open_untyped_table(handle)
+                .expect("open")
+                .len()
+                .expect("len");
+            (name, len)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backup_holds_every_table() {
+    let (dir, store, user, room) = fresh().await;
+    // Put something in every table, so a table the backup skipped would show as missing rows.
+    let (bob, _) = store
+        .create_user("bob".into(), "Bob".into(), "x".into(), Admission::Open)
+        .await
+        .expect("user");
+    let session = records::SessionRecord {
+        user,
+        created_at: crate::clock::Timestamp(1),
+        expires_at: crate::clock::Timestamp(i64::MAX),
+        last_seen: None,
+    };
+    store
+        .create_session([1; 32], session)
+        .await
+        .expect("session");
+    let invite = records::InviteRecord {
+        created_by: user,
+        created_at: crate::clock::Timestamp(1),
+        expires_at: crate::clock::Timestamp(i64::MAX),
+        uses_left: 1,
+    };
+    store.create_invite([2; 32], invite).await.expect("invite");
+    store.open_direct(user, bob).await.expect("direct");
+    store
+        .append_message(NewMessage {
+            client_id: Some(ClientId(1)),
+            ..message(room, user, "hi")
+        })
+        .await
+        .expect("send");
+    store.close().await;
+
+    let path = dir.path().join("parley.redb");
+    let source = tables_in(&path);
+    let mut registry = Vec::new();
+    struct Names<'a>(&'a mut Vec<String>);
+    impl tables::TableVisitor for Names<'_> {
+        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+            &mut self,
+            table: redb::TableDefinition<'static, K, V>,
+        ) -> Result<(), StoreError> {
+            self.0.push(redb::TableHandle::name(&table).to_owned());
+            Ok(())
+        }
+    }
+    tables::for_each_table(&mut Names(&mut registry)).expect("visit");
+    registry.sort();
+    assert_eq!(
+        source.keys().cloned().collect::<Vec<_>>(),
+        registry,
+        "every table in the file is in the registry"
+    );
+    for (name, len) in &source {
+        assert!(
+            *len > 0,
+            "table {name} is empty, so this test proves nothing for it"
+        );
+    }
+    let target = dir.path().join("copy.redb");
+    let copied = backup_to(&path, &target).expect("backup");
+    assert_eq!(copied, source.values().sum::<u64>());
+    assert_eq!(tables_in(&target), source, "same tables, same sizes");
 }
 
 #[tokio::test]
