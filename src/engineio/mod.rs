@@ -652,7 +652,7 @@ impl<H: Handler> Engine<H> {
     {
         let max = self.config.max_payload;
         let mut buffer = BytesMut::with_capacity(frame::INITIAL_READ_BUFFER);
-        let mut fragments: Option<(OpCode, Vec<u8>)> = None;
+        let mut reassembler = frame::Reassembler::new(max);
         loop {
             let frame = match frame::decode_client_frame(&mut buffer, max) {
                 Ok(frame::Decoded::Frame(frame)) => frame,
@@ -672,7 +672,7 @@ impl<H: Handler> Engine<H> {
                     return CloseReason::ProtocolError;
                 }
             };
-            let (opcode, payload) = match frame.opcode {
+            let message = match frame.opcode {
                 OpCode::Close => return CloseReason::TransportClose,
                 OpCode::Ping => {
                     let pong = Control::Frame(OpCode::Pong, frame.payload);
@@ -682,39 +682,26 @@ impl<H: Handler> Engine<H> {
                     continue;
                 }
                 OpCode::Pong => continue,
-                OpCode::Text | OpCode::Binary if frame.fin && fragments.is_none() => {
-                    (frame.opcode, frame.payload.to_vec())
-                }
-                OpCode::Text | OpCode::Binary if fragments.is_none() => {
-                    fragments = Some((frame.opcode, frame.payload.to_vec()));
-                    continue;
-                }
-                OpCode::Continuation => {
-                    let Some((opcode, mut collected)) = fragments.take() else {
-                        return CloseReason::ProtocolError;
-                    };
-                    if collected.len() + frame.payload.len() > max {
-                        return CloseReason::ProtocolError;
+                OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                    match reassembler.push(frame) {
+                        Ok(Some(message)) => message,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "websocket message refused");
+                            return CloseReason::ProtocolError;
+                        }
                     }
-                    collected.extend_from_slice(&frame.payload);
-                    if !frame.fin {
-                        fragments = Some((opcode, collected));
-                        continue;
-                    }
-                    (opcode, collected)
                 }
-                _ => return CloseReason::ProtocolError,
             };
-            let packet = if opcode == OpCode::Binary {
-                Packet::Binary(Bytes::from(payload))
-            } else {
-                match String::from_utf8(payload)
+            let packet = match message {
+                frame::Assembled::Binary(payload) => Packet::Binary(Bytes::from(payload)),
+                frame::Assembled::Text(payload) => match String::from_utf8(payload)
                     .ok()
                     .and_then(|t| Packet::decode(&t).ok())
                 {
                     Some(packet) => packet,
                     None => return CloseReason::ProtocolError,
-                }
+                },
             };
             if probing {
                 match packet {
