@@ -186,10 +186,6 @@ impl<H: Handler> Engine<H> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn session_count(&self) -> usize {
-        self.sessions().len()
-    }
-
     /// Open sessions as `(polling, websocket)`; a session mid-upgrade counts as polling.
     pub fn transport_counts(&self) -> (usize, usize) {
         let sessions = self.sessions();
