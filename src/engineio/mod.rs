@@ -336,3 +336,115 @@ impl<H: Handler> Engine<H> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::{Instant, sleep_until};
+
+    /// Records why sessions closed, and does nothing else.
+    #[derive(Default)]
+    struct Recorder {
+        closed: Mutex<Vec<CloseReason>>,
+    }
+
+    impl Handler for Recorder {
+        type State = ();
+
+        async fn on_open(&self, _: &Arc<Session<()>>, _: Handshake) {}
+
+        async fn on_message(&self, _: &Arc<Session<()>>, _: Message) {}
+
+        async fn on_close(&self, _: &Arc<Session<()>>, reason: CloseReason) {
+            self.closed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(reason);
+        }
+    }
+
+    const INTERVAL: Duration = Duration::from_millis(1000);
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    /// Checks sit a millisecond either side of a deadline: at the deadline itself the
+    /// heartbeat and the test wake together, in no set order.
+    const MS: Duration = Duration::from_millis(1);
+
+    fn engine() -> Arc<Engine<Recorder>> {
+        let config = EngineConfig {
+            ping_interval: INTERVAL,
+            ping_timeout: TIMEOUT,
+            ..EngineConfig::default()
+        };
+        Engine::new(config, Recorder::default())
+    }
+
+    /// Pings queued since the last call.
+    fn pings(session: &Session<()>) -> usize {
+        session
+            .drain()
+            .iter()
+            .filter(|p| matches!(p, Outgoing::Text(b) if b.as_ref() == b"2"))
+            .count()
+    }
+
+    fn closes(engine: &Engine<Recorder>) -> Vec<CloseReason> {
+        engine
+            .handler
+            .closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_ping_closes_the_session_at_interval_plus_timeout_and_not_before() {
+        let engine = engine();
+        let session = engine.register(Transport::Polling);
+        let start = Instant::now();
+
+        sleep_until(start + INTERVAL - MS).await;
+        assert_eq!(pings(&session), 0, "no ping before the interval");
+        sleep_until(start + INTERVAL + MS).await;
+        assert_eq!(pings(&session), 1);
+
+        sleep_until(start + INTERVAL + TIMEOUT - MS).await;
+        assert_eq!(session.close_reason(), None, "closed before the timeout");
+        assert!(engine.lookup(&session.sid).is_some());
+
+        // At the deadline exactly, whichever runs first (the heartbeat or a request's lookup)
+        // closes it.
+        sleep_until(start + INTERVAL + TIMEOUT).await;
+        assert!(engine.lookup(&session.sid).is_none());
+        assert_eq!(session.close_reason(), Some(CloseReason::PingTimeout));
+        assert_eq!(engine.transport_counts(), (0, 0));
+        tokio::task::yield_now().await;
+        assert_eq!(closes(&engine), [CloseReason::PingTimeout], "told once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pong_in_time_keeps_the_session_and_the_next_ping_is_an_interval_after_it() {
+        let engine = engine();
+        let session = engine.register(Transport::Polling);
+        let start = Instant::now();
+        sleep_until(start + INTERVAL + MS).await;
+        assert_eq!(pings(&session), 1);
+
+        let pong_at = start + INTERVAL + TIMEOUT - MS;
+        sleep_until(pong_at).await;
+        assert!(engine.dispatch(&session, Packet::Pong(String::new())).await);
+        sleep_until(start + INTERVAL + TIMEOUT + MS).await;
+        assert_eq!(session.close_reason(), None, "the pong came in time");
+
+        sleep_until(pong_at + INTERVAL - MS).await;
+        assert_eq!(pings(&session), 0);
+        sleep_until(pong_at + INTERVAL + MS).await;
+        assert_eq!(pings(&session), 1);
+
+        // The second ping goes unanswered: the same rule, counted from it.
+        sleep_until(pong_at + INTERVAL + TIMEOUT - MS).await;
+        assert_eq!(session.close_reason(), None);
+        sleep_until(pong_at + INTERVAL + TIMEOUT + MS).await;
+        assert_eq!(session.close_reason(), Some(CloseReason::PingTimeout));
+        assert!(engine.lookup(&session.sid).is_none());
+    }
+}
