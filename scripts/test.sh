@@ -82,7 +82,7 @@ bash packaging/test.sh
 if [ "$fuzz_seconds" != 0 ]; then
   # libFuzzer needs unstable compiler flags; RUSTC_BOOTSTRAP lets the stable toolchain accept
   # them (no sanitizer: the targets are safe Rust, we look for panics and round-trip bugs).
-  for target in socketio_packet engineio_payload websocket_frame client_event; do
+  for target in socketio_packet engineio_payload websocket_frame websocket_reassembly client_event; do
     say "fuzz $target for ${fuzz_seconds}s"
     RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$target" -- \
       -max_total_time="$fuzz_seconds" -print_final_stats=1 2>&1 | tail -n 3

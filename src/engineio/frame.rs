@@ -9,10 +9,15 @@
 //! [`INITIAL_READ_BUFFER`] and grows only while a large message is arriving, which is most of
 //! an idle connection's memory.
 //!
+//! Reassembly: a message may arrive as several frames (§5.4); [`Reassembler`] joins them under
+//! a total-size cap, so the reader hands whole messages up and nothing else.
+//!
 //! Must not: do I/O, or know Engine.IO.
 
 use bytes::{Buf, BytesMut};
-use fastwebsockets::OpCode;
+/// Re-exported because [`ClientFrame`] carries it, so callers (the fuzz targets) need no direct
+/// dependency on fastwebsockets to build or match frames.
+pub use fastwebsockets::OpCode;
 
 /// What a connection's read buffer starts at (and goes back to after a large message).
 pub const INITIAL_READ_BUFFER: usize = 256;
@@ -147,6 +152,116 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     }
     payload.extend_from_slice(&reason.as_bytes()[..end]);
     payload
+}
+
+/// A whole message put back together from its frames.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Assembled {
+    Text(Vec<u8>),
+    Binary(Vec<u8>),
+}
+
+impl Assembled {
+    fn payload_mut(&mut self) -> &mut Vec<u8> {
+        match self {
+            Assembled::Text(payload) | Assembled::Binary(payload) => payload,
+        }
+    }
+}
+
+/// Why a sequence of data frames is not a message we accept; the connection is closed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReassemblyError {
+    #[error("continuation frame with no fragmented message open")]
+    ContinuationWithoutStart,
+    #[error("new data frame while a fragmented message is open")]
+    Interleaved,
+    #[error("message of {0} bytes is over the limit")]
+    TooLarge(usize),
+    /// The caller's mistake, not the client's: see [`Reassembler`].
+    #[error("{0:?} is a control frame, not part of a message")]
+    NotData(OpCode),
+}
+
+/// Joins fragmented data frames into messages, at most `max_message` bytes each.
+///
+/// Control frames are not its business: RFC 6455 lets them arrive between the fragments of a
+/// message, and the reader must answer a ping at once rather than after the message ends, so
+/// the reader handles close, ping and pong itself and passes only Text, Binary and
+/// Continuation frames here. A control frame passed anyway is refused with
+/// [`ReassemblyError::NotData`] and leaves an open message as it was.
+///
+/// After any other error the open message is dropped and the next frame starts afresh; the
+/// reader closes the connection on the first error, so this only keeps the type simple to
+/// reason about.
+#[derive(Debug)]
+pub struct Reassembler {
+    max_message: usize,
+    /// The fragmented message being collected, if any.
+    open: Option<Assembled>,
+}
+
+impl Reassembler {
+    pub fn new(max_message: usize) -> Reassembler {
+        Reassembler {
+            max_message,
+            open: None,
+        }
+    }
+
+    /// Whether a fragmented message has started and not yet ended.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Takes one data frame: the message it completes, `None` if the message goes on, or why
+    /// the sequence is refused.
+    pub fn push(&mut self, frame: ClientFrame) -> Result<Option<Assembled>, ReassemblyError> {
+        let ClientFrame {
+            fin,
+            opcode,
+            payload,
+        } = frame;
+        let message = match opcode {
+            OpCode::Text | OpCode::Binary => {
+                if self.open.take().is_some() {
+                    return Err(ReassemblyError::Interleaved);
+                }
+                // The frame decoder already bounds one frame by the same limit; checked again
+                // so the cap holds for any caller.
+                if payload.len() > self.max_message {
+                    return Err(ReassemblyError::TooLarge(payload.len()));
+                }
+                if opcode == OpCode::Text {
+                    Assembled::Text(payload)
+                } else {
+                    Assembled::Binary(payload)
+                }
+            }
+            OpCode::Continuation => {
+                let Some(mut message) = self.open.take() else {
+                    return Err(ReassemblyError::ContinuationWithoutStart);
+                };
+                let collected = message.payload_mut();
+                // Checked before the buffer grows: a client must not make us hold more than
+                // the cap, even briefly.
+                let total = collected.len().saturating_add(payload.len());
+                if total > self.max_message {
+                    return Err(ReassemblyError::TooLarge(total));
+                }
+                collected.extend_from_slice(&payload);
+                message
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {
+                return Err(ReassemblyError::NotData(opcode));
+            }
+        };
+        if fin {
+            return Ok(Some(message));
+        }
+        self.open = Some(message);
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -294,5 +409,149 @@ mod tests {
         assert!(p.len() <= 125);
         assert_eq!(&p[..2], &[0x03, 0xe8]);
         assert!(std::str::from_utf8(&p[2..]).is_ok());
+    }
+
+    fn data(fin: bool, opcode: OpCode, payload: &[u8]) -> ClientFrame {
+        ClientFrame {
+            fin,
+            opcode,
+            payload: payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn unfragmented_messages_pass_straight_through() {
+        let mut r = Reassembler::new(100);
+        assert_eq!(
+            r.push(data(true, OpCode::Text, b"4hello")),
+            Ok(Some(Assembled::Text(b"4hello".to_vec())))
+        );
+        assert_eq!(
+            r.push(data(true, OpCode::Binary, &[0, 1, 255])),
+            Ok(Some(Assembled::Binary(vec![0, 1, 255])))
+        );
+        assert_eq!(
+            r.push(data(true, OpCode::Text, b"")),
+            Ok(Some(Assembled::Text(Vec::new())))
+        );
+        assert!(!r.is_open());
+    }
+
+    #[test]
+    fn fragments_are_joined_in_order_keeping_the_first_frames_type() {
+        let mut r = Reassembler::new(100);
+        assert_eq!(r.push(data(false, OpCode::Text, b"4he")), Ok(None));
+        assert!(r.is_open());
+        assert_eq!(r.push(data(false, OpCode::Continuation, b"")), Ok(None));
+        assert_eq!(r.push(data(false, OpCode::Continuation, b"ll")), Ok(None));
+        assert_eq!(
+            r.push(data(true, OpCode::Continuation, b"o")),
+            Ok(Some(Assembled::Text(b"4hello".to_vec())))
+        );
+        assert!(!r.is_open());
+
+        assert_eq!(r.push(data(false, OpCode::Binary, &[1])), Ok(None));
+        assert_eq!(
+            r.push(data(true, OpCode::Continuation, &[2, 3])),
+            Ok(Some(Assembled::Binary(vec![1, 2, 3])))
+        );
+        // Each message is independent of the one before.
+        assert_eq!(
+            r.push(data(true, OpCode::Text, b"4x")),
+            Ok(Some(Assembled::Text(b"4x".to_vec())))
+        );
+    }
+
+    #[test]
+    fn the_cap_is_on_the_whole_message_and_inclusive() {
+        let mut r = Reassembler::new(10);
+        assert_eq!(r.push(data(false, OpCode::Binary, &[0; 4])), Ok(None));
+        assert_eq!(r.push(data(false, OpCode::Continuation, &[0; 4])), Ok(None));
+        assert_eq!(
+            r.push(data(true, OpCode::Continuation, &[0; 2])),
+            Ok(Some(Assembled::Binary(vec![0; 10])))
+        );
+
+        assert_eq!(r.push(data(false, OpCode::Text, &[b'a'; 4])), Ok(None));
+        assert_eq!(
+            r.push(data(false, OpCode::Continuation, &[b'a'; 6])),
+            Ok(None)
+        );
+        assert_eq!(
+            r.push(data(true, OpCode::Continuation, b"a")),
+            Err(ReassemblyError::TooLarge(11))
+        );
+        assert!(!r.is_open(), "a refused message is dropped");
+
+        // An unfragmented message is held to the same cap.
+        assert_eq!(
+            r.push(data(true, OpCode::Text, &[b'a'; 10])),
+            Ok(Some(Assembled::Text(vec![b'a'; 10])))
+        );
+        assert_eq!(
+            r.push(data(true, OpCode::Binary, &[0; 11])),
+            Err(ReassemblyError::TooLarge(11))
+        );
+        assert_eq!(
+            r.push(data(false, OpCode::Binary, &[0; 11])),
+            Err(ReassemblyError::TooLarge(11))
+        );
+    }
+
+    #[test]
+    fn a_continuation_needs_a_message_to_continue() {
+        let mut r = Reassembler::new(100);
+        for fin in [true, false] {
+            assert_eq!(
+                r.push(data(fin, OpCode::Continuation, b"x")),
+                Err(ReassemblyError::ContinuationWithoutStart)
+            );
+        }
+        // Not after a message that has ended either.
+        assert_eq!(r.push(data(false, OpCode::Text, b"4a")), Ok(None));
+        assert!(matches!(
+            r.push(data(true, OpCode::Continuation, b"b")),
+            Ok(Some(_))
+        ));
+        assert_eq!(
+            r.push(data(true, OpCode::Continuation, b"c")),
+            Err(ReassemblyError::ContinuationWithoutStart)
+        );
+    }
+
+    #[test]
+    fn a_new_data_frame_inside_a_fragmented_message_is_refused() {
+        for (opcode, fin) in [
+            (OpCode::Text, true),
+            (OpCode::Text, false),
+            (OpCode::Binary, true),
+            (OpCode::Binary, false),
+        ] {
+            let mut r = Reassembler::new(100);
+            assert_eq!(r.push(data(false, OpCode::Text, b"4a")), Ok(None));
+            assert_eq!(
+                r.push(data(fin, opcode, b"b")),
+                Err(ReassemblyError::Interleaved),
+                "{opcode:?} fin={fin}"
+            );
+            assert!(!r.is_open());
+        }
+    }
+
+    #[test]
+    fn control_frames_are_the_readers_business_and_leave_a_message_alone() {
+        let mut r = Reassembler::new(100);
+        assert_eq!(r.push(data(false, OpCode::Text, b"4a")), Ok(None));
+        for opcode in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
+            assert_eq!(
+                r.push(data(true, opcode, b"")),
+                Err(ReassemblyError::NotData(opcode))
+            );
+            assert!(r.is_open());
+        }
+        assert_eq!(
+            r.push(data(true, OpCode::Continuation, b"b")),
+            Ok(Some(Assembled::Text(b"4ab".to_vec())))
+        );
     }
 }

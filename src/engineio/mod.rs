@@ -3,16 +3,16 @@
 //! layer above implements `Handler` and gets whole messages in, and queues packets out on the
 //! session.
 //!
-//! fastwebsockets does the HTTP upgrade handshake; frames are ours (`frame.rs`): the reader
-//! task parses client frames from a small buffer that grows only while a large message
-//! arrives (fastwebsockets' reader holds 8 KiB per connection for good), forwards the pongs it
-//! owes to the writer task, and collects fragments with a total-size cap. Server frames are
-//! unmasked, so the writer encodes them itself and writes everything queued in one buffer with
-//! one write.
+//! This module owns the engine: the session registry, the heartbeat, and routing a request to
+//! its transport and a client's packet to the handler. The transports (`polling.rs`,
+//! `websocket.rs`) own their I/O; `packet.rs` and `frame.rs` are pure codecs; `session.rs` is
+//! one session's state. Nothing here reads or writes a socket.
 
 pub mod frame;
 pub mod packet;
+mod polling;
 pub mod session;
+mod websocket;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,24 +23,18 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::{Bytes, BytesMut};
-use fastwebsockets::OpCode;
-use http_body_util::{BodyExt, Full};
+use bytes::Bytes;
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use packet::Packet;
 pub use session::{CloseReason, Outgoing, Session, Transport};
 
 type Body = Full<Bytes>;
-
-/// How long a GET that meets an upgrade in progress waits for the client's `5` before it
-/// answers `6` (the reference server checks every 100 ms).
-const UPGRADE_SETTLE: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -192,10 +186,6 @@ impl<H: Handler> Engine<H> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn session_count(&self) -> usize {
-        self.sessions().len()
-    }
-
     /// Open sessions as `(polling, websocket)`; a session mid-upgrade counts as polling.
     pub fn transport_counts(&self) -> (usize, usize) {
         let sessions = self.sessions();
@@ -324,121 +314,6 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    async fn handshake(
-        self: &Arc<Self>,
-        request: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> Response<Body> {
-        let session = self.register(Transport::Polling);
-        let open = self.open_packet(&session.sid, &["websocket"]);
-        self.handler
-            .on_open(
-                &session,
-                Handshake {
-                    headers: request.headers().clone(),
-                    peer,
-                },
-            )
-            .await;
-        text_response(open, "text/plain; charset=UTF-8")
-    }
-
-    async fn poll(self: &Arc<Self>, sid: &str) -> Response<Body> {
-        let Some(session) = self.lookup(sid) else {
-            return status(StatusCode::BAD_REQUEST, "session id unknown");
-        };
-        if session.transport() == Transport::WebSocket {
-            // Refused, but the upgraded session carries on.
-            return status(StatusCode::BAD_REQUEST, "session was upgraded to websocket");
-        }
-        if !session.begin_poll() {
-            // The waiting GET answers `1`; this one is refused.
-            self.close(&session, CloseReason::DuplicatePoll);
-            return status(StatusCode::BAD_REQUEST, "overlapping polling requests");
-        }
-        let mut answer = session.wait_poll().await;
-        if matches!(answer, session::PollAnswer::Noop)
-            && session.wait_upgraded(UPGRADE_SETTLE).await
-        {
-            // The client finished the upgrade while this GET was in flight: polling is over.
-            session.end_poll();
-            return status(StatusCode::BAD_REQUEST, "session was upgraded to websocket");
-        }
-        if matches!(answer, session::PollAnswer::Noop) && session.close_reason().is_some() {
-            answer = session::PollAnswer::Closed(CloseReason::TransportClose, Vec::new());
-        }
-        session.end_poll();
-        let texts = |packets: Vec<Outgoing>| -> Vec<String> {
-            packets
-                .iter()
-                .map(|p| match p {
-                    Outgoing::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-                    Outgoing::Binary(bytes) => Packet::Binary(bytes.clone()).encode(),
-                })
-                .collect()
-        };
-        let body = match answer {
-            session::PollAnswer::Packets(packets) => {
-                packet::encode_payload(texts(packets).iter().map(String::as_str))
-            }
-            session::PollAnswer::Noop => Packet::Noop.encode(),
-            session::PollAnswer::Closed(reason, queued) => {
-                // What was queued before the close still goes out, then the close itself.
-                let mut all = texts(queued);
-                all.push(if reason == CloseReason::ClientClose {
-                    Packet::Noop.encode()
-                } else {
-                    Packet::Close.encode()
-                });
-                packet::encode_payload(all.iter().map(String::as_str))
-            }
-        };
-        text_response(body, "text/plain; charset=UTF-8")
-    }
-
-    async fn post(self: &Arc<Self>, request: Request<Incoming>, sid: &str) -> Response<Body> {
-        let Some(session) = self.lookup(sid) else {
-            return status(StatusCode::BAD_REQUEST, "session id unknown");
-        };
-        let limit = self.config.max_payload;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            self.close(&session, CloseReason::ProtocolError);
-            return status(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
-        }
-        let body = match http_body_util::Limited::new(request.into_body(), limit)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                self.close(&session, CloseReason::ProtocolError);
-                return status(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
-            }
-        };
-        let packets = match std::str::from_utf8(&body)
-            .ok()
-            .and_then(|text| packet::decode_payload(text).ok())
-        {
-            Some(packets) => packets,
-            None => {
-                tracing::debug!(sid, "malformed polling payload");
-                self.close(&session, CloseReason::ProtocolError);
-                return status(StatusCode::BAD_REQUEST, "bad request");
-            }
-        };
-        for packet in packets {
-            if !self.dispatch(&session, packet).await {
-                return status(StatusCode::BAD_REQUEST, "bad request");
-            }
-        }
-        text_response("ok".into(), "text/html; charset=UTF-8")
-    }
-
     /// Handles one packet from the client. `false` when it broke the protocol (the session is
     /// then closed).
     async fn dispatch(self: &Arc<Self>, session: &Arc<Session<H::State>>, packet: Packet) -> bool {
@@ -460,335 +335,116 @@ impl<H: Handler> Engine<H> {
         }
         true
     }
+}
 
-    async fn websocket(
-        self: &Arc<Self>,
-        mut request: Request<Incoming>,
-        peer: SocketAddr,
-        sid: Option<String>,
-    ) -> Response<Body> {
-        if !fastwebsockets::upgrade::is_upgrade_request(&request) {
-            return status(StatusCode::BAD_REQUEST, "expected a websocket upgrade");
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::{Instant, sleep_until};
+
+    /// Records why sessions closed, and does nothing else.
+    #[derive(Default)]
+    struct Recorder {
+        closed: Mutex<Vec<CloseReason>>,
+    }
+
+    impl Handler for Recorder {
+        type State = ();
+
+        async fn on_open(&self, _: &Arc<Session<()>>, _: Handshake) {}
+
+        async fn on_message(&self, _: &Arc<Session<()>>, _: Message) {}
+
+        async fn on_close(&self, _: &Arc<Session<()>>, reason: CloseReason) {
+            self.closed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(reason);
         }
-        let existing = match &sid {
-            Some(sid) => match self.lookup(sid) {
-                Some(session) if session.attach_websocket() => Some(session),
-                // A second socket for a session that has one: accept it and close it at once,
-                // as the reference server does (a 400 here surfaces as an error in clients).
-                Some(_) => return reject_websocket(request),
-                None => return status(StatusCode::BAD_REQUEST, "session id unknown"),
-            },
-            None => None,
+    }
+
+    const INTERVAL: Duration = Duration::from_millis(1000);
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    /// Checks sit a millisecond either side of a deadline: at the deadline itself the
+    /// heartbeat and the test wake together, in no set order.
+    const MS: Duration = Duration::from_millis(1);
+
+    fn engine() -> Arc<Engine<Recorder>> {
+        let config = EngineConfig {
+            ping_interval: INTERVAL,
+            ping_timeout: TIMEOUT,
+            ..EngineConfig::default()
         };
-        let headers = request.headers().clone();
-        let (response, upgrade) = match fastwebsockets::upgrade::upgrade(&mut request) {
-            Ok(pair) => pair,
-            Err(e) => {
-                if let Some(session) = &existing {
-                    session.upgrade_abandoned();
-                }
-                return status(
-                    StatusCode::BAD_REQUEST,
-                    &format!("bad websocket request: {e}"),
-                );
-            }
-        };
-        let engine = Arc::clone(self);
-        self.live_websockets.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(async move {
-            match upgrade.await {
-                Ok(ws) => {
-                    engine
-                        .run_websocket(ws, existing, Handshake { headers, peer })
-                        .await
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "websocket upgrade failed");
-                    if let Some(session) = existing {
-                        session.upgrade_abandoned();
-                    }
-                }
-            }
-            if engine.live_websockets.fetch_sub(1, Ordering::AcqRel) == 1 {
-                engine.websockets_done.notify_waiters();
-            }
-        });
-        response.map(|_| Full::new(Bytes::new()))
+        Engine::new(config, Recorder::default())
     }
 
-    async fn run_websocket(
-        self: &Arc<Self>,
-        ws: fastwebsockets::WebSocket<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
-        existing: Option<Arc<Session<H::State>>>,
-        handshake: Handshake,
-    ) {
-        let (read_half, mut write_half) = tokio::io::split(ws.into_inner());
-        // Replies the reader owes (pong, close echo), probe answers and wake-ups.
-        let (control, mut control_rx) = mpsc::channel::<Control>(16);
-
-        let probing = existing.is_some();
-        let session = match existing {
-            Some(session) => session,
-            None => {
-                let session = self.register(Transport::WebSocket);
-                let open = self.open_packet(&session.sid, &[]);
-                if control
-                    .send(Control::Frame(OpCode::Text, open.into_bytes()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                self.handler.on_open(&session, handshake).await;
-                session
-            }
-        };
-
-        let reader_task = tokio::spawn({
-            let engine = Arc::clone(self);
-            let session = Arc::clone(&session);
-            let control = control.clone();
-            async move {
-                let reason = engine
-                    .read_websocket(read_half, &session, control.clone(), probing)
-                    .await;
-                if probing && session.transport() != Transport::WebSocket {
-                    // The probe never completed: polling carries on.
-                    session.upgrade_abandoned();
-                } else {
-                    engine.close(&session, reason);
-                }
-                // Either way this socket is done: have the writer close it.
-                let _ = control
-                    .send(Control::Frame(
-                        OpCode::Close,
-                        frame::close_payload(1000, reason.as_str()),
-                    ))
-                    .await;
-            }
-        });
-
-        // The writer: control frames first, then everything queued, one write per wake-up.
-        let mut buffer = Vec::new();
-        let mut closing = false;
-        let on_websocket =
-            |session: &Session<H::State>| session.transport() == Transport::WebSocket;
-        while !closing {
-            tokio::select! {
-                biased;
-                control_message = control_rx.recv() => match control_message {
-                    Some(Control::Frame(opcode, payload)) => {
-                        closing = opcode == OpCode::Close;
-                        if closing && on_websocket(&session) {
-                            // Whatever the session queued (acks, a disconnect) goes out first.
-                            encode_outbox(&mut buffer, session.drain());
-                        }
-                        frame::encode(&mut buffer, opcode, &payload);
-                    }
-                    Some(Control::Wake) => {}
-                    None => closing = true,
-                },
-                () = session.wait_ws(), if on_websocket(&session) => {
-                    for packet in session.drain() {
-                        encode_outgoing(&mut buffer, &packet);
-                        if !self.config.coalesce_writes {
-                            if write_half.write_all(&buffer).await.is_err() {
-                                break;
-                            }
-                            buffer.clear();
-                        }
-                    }
-                    if let Some(reason) = session.close_reason() {
-                        if !matches!(reason, CloseReason::ClientClose | CloseReason::TransportClose) {
-                            // Tell the Engine.IO client it is over before the socket closes.
-                            frame::encode(&mut buffer, OpCode::Text, Packet::Close.encode().as_bytes());
-                        }
-                        frame::encode(&mut buffer, OpCode::Close, &frame::close_payload(1000, reason.as_str()));
-                        closing = true;
-                    }
-                },
-                () = session.closed.cancelled(), if !on_websocket(&session) => {
-                    // The polling session this socket was probing for has closed.
-                    frame::encode(&mut buffer, OpCode::Close, &frame::close_payload(1000, "session closed"));
-                    closing = true;
-                },
-            }
-            // Pick up whatever else is already waiting, so one write carries it all.
-            while let Ok(message) = control_rx.try_recv() {
-                if let Control::Frame(opcode, payload) = message {
-                    closing |= opcode == OpCode::Close;
-                    frame::encode(&mut buffer, opcode, &payload);
-                }
-            }
-            if !buffer.is_empty() {
-                if write_half.write_all(&buffer).await.is_err() {
-                    break;
-                }
-                buffer.clear();
-                // Idle connections should not keep a burst-sized buffer.
-                if buffer.capacity() > 64 * 1024 {
-                    buffer = Vec::new();
-                }
-            }
-        }
-        let _ = write_half.shutdown().await;
-        reader_task.abort();
-        if !probing || session.transport() == Transport::WebSocket {
-            self.close(&session, CloseReason::TransportClose);
-        }
+    /// Pings queued since the last call.
+    fn pings(session: &Session<()>) -> usize {
+        session
+            .drain()
+            .iter()
+            .filter(|p| matches!(p, Outgoing::Text(b) if b.as_ref() == b"2"))
+            .count()
     }
 
-    /// Reads frames until the socket or session ends; returns why. Pings are answered through
-    /// the writer; a close ends the loop (the writer's close frame is the echo).
-    async fn read_websocket<R>(
-        self: &Arc<Self>,
-        mut stream: R,
-        session: &Arc<Session<H::State>>,
-        control: mpsc::Sender<Control>,
-        mut probing: bool,
-    ) -> CloseReason
-    where
-        R: tokio::io::AsyncRead + Unpin,
-    {
-        let max = self.config.max_payload;
-        let mut buffer = BytesMut::with_capacity(frame::INITIAL_READ_BUFFER);
-        let mut fragments: Option<(OpCode, Vec<u8>)> = None;
-        loop {
-            let frame = match frame::decode_client_frame(&mut buffer, max) {
-                Ok(frame::Decoded::Frame(frame)) => frame,
-                Ok(frame::Decoded::NeedMore(total)) => {
-                    if buffer.is_empty() && buffer.capacity() > frame::KEEP_READ_BUFFER {
-                        // A large message has passed: an idle connection keeps a small buffer.
-                        buffer = BytesMut::with_capacity(frame::INITIAL_READ_BUFFER);
-                    }
-                    buffer.reserve(total.saturating_sub(buffer.len()).max(64));
-                    match stream.read_buf(&mut buffer).await {
-                        Ok(0) | Err(_) => return CloseReason::TransportClose,
-                        Ok(_) => continue,
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "websocket frame refused");
-                    return CloseReason::ProtocolError;
-                }
-            };
-            let (opcode, payload) = match frame.opcode {
-                OpCode::Close => return CloseReason::TransportClose,
-                OpCode::Ping => {
-                    let pong = Control::Frame(OpCode::Pong, frame.payload);
-                    if control.send(pong).await.is_err() {
-                        return CloseReason::TransportClose;
-                    }
-                    continue;
-                }
-                OpCode::Pong => continue,
-                OpCode::Text | OpCode::Binary if frame.fin && fragments.is_none() => {
-                    (frame.opcode, frame.payload.to_vec())
-                }
-                OpCode::Text | OpCode::Binary if fragments.is_none() => {
-                    fragments = Some((frame.opcode, frame.payload.to_vec()));
-                    continue;
-                }
-                OpCode::Continuation => {
-                    let Some((opcode, mut collected)) = fragments.take() else {
-                        return CloseReason::ProtocolError;
-                    };
-                    if collected.len() + frame.payload.len() > max {
-                        return CloseReason::ProtocolError;
-                    }
-                    collected.extend_from_slice(&frame.payload);
-                    if !frame.fin {
-                        fragments = Some((opcode, collected));
-                        continue;
-                    }
-                    (opcode, collected)
-                }
-                _ => return CloseReason::ProtocolError,
-            };
-            let packet = if opcode == OpCode::Binary {
-                Packet::Binary(Bytes::from(payload))
-            } else {
-                match String::from_utf8(payload)
-                    .ok()
-                    .and_then(|t| Packet::decode(&t).ok())
-                {
-                    Some(packet) => packet,
-                    None => return CloseReason::ProtocolError,
-                }
-            };
-            if probing {
-                match packet {
-                    Packet::Ping(data) if data == "probe" => {
-                        session.probe_answered();
-                        let answer = Control::Frame(OpCode::Text, b"3probe".to_vec());
-                        if control.send(answer).await.is_err() {
-                            return CloseReason::TransportClose;
-                        }
-                    }
-                    Packet::Upgrade if session.transport() == Transport::Upgrading => {
-                        session.upgraded();
-                        probing = false;
-                        let _ = control.send(Control::Wake).await;
-                    }
-                    _ => return CloseReason::ProtocolError,
-                }
-                continue;
-            }
-            if !self.dispatch(session, packet).await {
-                return CloseReason::ProtocolError;
-            }
-            if session.close_reason().is_some() {
-                return CloseReason::ClientClose;
-            }
-        }
+    fn closes(engine: &Engine<Recorder>) -> Vec<CloseReason> {
+        engine
+            .handler
+            .closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
-}
 
-/// Appends one queued packet as a WebSocket frame.
-fn encode_outgoing(buffer: &mut Vec<u8>, packet: &Outgoing) {
-    match packet {
-        Outgoing::Text(bytes) => frame::encode(buffer, OpCode::Text, bytes),
-        Outgoing::Binary(bytes) => frame::encode(buffer, OpCode::Binary, bytes),
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_ping_closes_the_session_at_interval_plus_timeout_and_not_before() {
+        let engine = engine();
+        let session = engine.register(Transport::Polling);
+        let start = Instant::now();
+
+        sleep_until(start + INTERVAL - MS).await;
+        assert_eq!(pings(&session), 0, "no ping before the interval");
+        sleep_until(start + INTERVAL + MS).await;
+        assert_eq!(pings(&session), 1);
+
+        sleep_until(start + INTERVAL + TIMEOUT - MS).await;
+        assert_eq!(session.close_reason(), None, "closed before the timeout");
+        assert!(engine.lookup(&session.sid).is_some());
+
+        // At the deadline exactly, whichever runs first (the heartbeat or a request's lookup)
+        // closes it.
+        sleep_until(start + INTERVAL + TIMEOUT).await;
+        assert!(engine.lookup(&session.sid).is_none());
+        assert_eq!(session.close_reason(), Some(CloseReason::PingTimeout));
+        assert_eq!(engine.transport_counts(), (0, 0));
+        tokio::task::yield_now().await;
+        assert_eq!(closes(&engine), [CloseReason::PingTimeout], "told once");
     }
-}
 
-fn encode_outbox(buffer: &mut Vec<u8>, packets: Vec<Outgoing>) {
-    for packet in &packets {
-        encode_outgoing(buffer, packet);
+    #[tokio::test(start_paused = true)]
+    async fn a_pong_in_time_keeps_the_session_and_the_next_ping_is_an_interval_after_it() {
+        let engine = engine();
+        let session = engine.register(Transport::Polling);
+        let start = Instant::now();
+        sleep_until(start + INTERVAL + MS).await;
+        assert_eq!(pings(&session), 1);
+
+        let pong_at = start + INTERVAL + TIMEOUT - MS;
+        sleep_until(pong_at).await;
+        assert!(engine.dispatch(&session, Packet::Pong(String::new())).await);
+        sleep_until(start + INTERVAL + TIMEOUT + MS).await;
+        assert_eq!(session.close_reason(), None, "the pong came in time");
+
+        sleep_until(pong_at + INTERVAL - MS).await;
+        assert_eq!(pings(&session), 0);
+        sleep_until(pong_at + INTERVAL + MS).await;
+        assert_eq!(pings(&session), 1);
+
+        // The second ping goes unanswered: the same rule, counted from it.
+        sleep_until(pong_at + INTERVAL + TIMEOUT - MS).await;
+        assert_eq!(session.close_reason(), None);
+        sleep_until(pong_at + INTERVAL + TIMEOUT + MS).await;
+        assert_eq!(session.close_reason(), Some(CloseReason::PingTimeout));
+        assert!(engine.lookup(&session.sid).is_none());
     }
-}
-
-/// Completes a WebSocket handshake and closes the socket straight away.
-fn reject_websocket(mut request: Request<Incoming>) -> Response<Body> {
-    match fastwebsockets::upgrade::upgrade(&mut request) {
-        Ok((response, upgrade)) => {
-            tokio::spawn(async move {
-                if let Ok(ws) = upgrade.await {
-                    let mut stream = ws.into_inner();
-                    let mut buffer = Vec::new();
-                    frame::encode(
-                        &mut buffer,
-                        OpCode::Close,
-                        &frame::close_payload(1008, "session already has a websocket"),
-                    );
-                    let _ = stream.write_all(&buffer).await;
-                    let _ = stream.shutdown().await;
-                }
-            });
-            response.map(|_| Full::new(Bytes::new()))
-        }
-        Err(e) => status(
-            StatusCode::BAD_REQUEST,
-            &format!("bad websocket request: {e}"),
-        ),
-    }
-}
-
-/// What the reader (and setup) tell the WebSocket writer.
-enum Control {
-    /// A frame to send before anything queued: a pong or close the reader owes, `3probe`, the
-    /// open packet.
-    Frame(OpCode, Vec<u8>),
-    /// The session switched to this socket: start draining its outbox.
-    Wake,
 }

@@ -3,10 +3,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+// tokio's clock rather than std's: the same at run time, and paused time in tests moves it, so
+// the heartbeat's deadlines can be tested without real waits.
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Something queued for the client: a complete Engine.IO text packet (`4…`, `2`, `6`) or a
