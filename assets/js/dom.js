@@ -69,15 +69,17 @@ function append(element, children) {
   }
 }
 
-/** Message text as DOM: links clickable (http/https only), mentions highlighted, all escaped. */
-export function richText(text, { me } = {}) {
+/**
+ * Message text as DOM, from tokenize()'s runs: links clickable (http/https only), mentions
+ * highlighted (a mention token with `self: true` names the reader), everything else text nodes.
+ */
+export function drawTokens(tokens) {
   const fragment = document.createDocumentFragment();
-  for (const token of tokenize(text)) {
+  for (const token of tokens) {
     if (token.kind === "link") {
       fragment.append(h("a", { href: token.href, target: "_blank", rel: "noopener noreferrer nofollow ugc" }, token.text));
     } else if (token.kind === "mention") {
-      const self = me && token.username.toLowerCase() === me.toLowerCase();
-      fragment.append(h("span", { class: self ? "mention mention-me" : "mention" }, token.text));
+      fragment.append(h("span", { class: token.self ? "mention mention-me" : "mention" }, token.text));
     } else {
       fragment.append(token.text);
     }

@@ -1,5 +1,6 @@
 // Dates and times as people read them: "just now", "5 min ago", "14:03", "Yesterday",
-// "Monday, 3 November 2026". Pure functions of (date, now, locale) so they can be tested in Node.
+// "Monday, 3 November 2026", and a name's avatar initials. Pure functions of (date, now,
+// locale) or of a name, so they can be tested in Node.
 //
 // Must not: touch the DOM or read the clock itself (callers pass `now`).
 
@@ -59,4 +60,12 @@ export function dayLabel(date, now, locale) {
   return new Intl.DateTimeFormat(locale, {
     weekday: "long", month: "long", day: "numeric", ...(sameYear ? {} : { year: "numeric" }),
   }).format(new Date(date));
+}
+
+/** The letters on an avatar: "Ada Lovelace" → "AL", "bob" → "BO", "" → "?". */
+export function initials(name) {
+  const parts = String(name).trim().split(/\s+/).filter(Boolean);
+  if (parts.length === 0) return "?";
+  const letters = parts.length === 1 ? [...parts[0]].slice(0, 2) : [[...parts[0]][0], [...parts[1]][0]];
+  return letters.join("").toUpperCase();
 }

@@ -1,10 +1,10 @@
 // Modal dialogs on the native <dialog> element (focus trapping, Escape and inertness come free):
 // confirmation, create a room, browse public rooms, start a direct message, invite people.
 //
-// Must not: change chat state except through the Chat methods it is given.
+// Must not: change chat state or talk to the server except through the Chat object it is given.
 
-import { api } from "../api.js";
 import { h, icon } from "../dom.js";
+import { initials } from "../format.js";
 import { errorText, t } from "../i18n.js";
 
 let dialogCount = 0;
@@ -94,7 +94,7 @@ export function createRoomDialog(chat) {
 export function browseRoomsDialog(chat) {
   return modal(t("browse.title"), (close) => {
     const list = h("ul", { class: "pick-list", "aria-busy": "true" }, h("li", { class: "muted" }, t("app.loading")));
-    api.publicRooms().then((rooms) => {
+    chat.publicRooms().then((rooms) => {
       list.removeAttribute("aria-busy");
       if (rooms.length === 0) {
         list.replaceChildren(h("li", { class: "muted" }, t("browse.none")));
@@ -127,10 +127,10 @@ export function browseRoomsDialog(chat) {
 }
 
 /**
- * A user search box; `onPick(user)` runs when a result is chosen. Used for new direct
- * messages and for adding members.
+ * A user search box (searching through `chat`); `onPick(user, errorElement)` runs when a
+ * result is chosen. Used for new direct messages and for adding members.
  */
-export function userPicker({ label, placeholder, exclude = () => false, onPick }) {
+export function userPicker({ chat, label, placeholder, exclude = () => false, onPick }) {
   const input = h("input", { id: `user-search-${++dialogCount}`, type: "search", placeholder, autocomplete: "off", autofocus: true, maxlength: 32 });
   const results = h("ul", { class: "pick-list", "aria-live": "polite" });
   const error = h("p", { class: "field-error", role: "alert" });
@@ -143,7 +143,7 @@ export function userPicker({ label, placeholder, exclude = () => false, onPick }
       return;
     }
     try {
-      const users = (await api.users(q, 20)).filter((user) => !exclude(user) && !user.disabled);
+      const users = (await chat.searchUsers(q, 20)).filter((user) => !exclude(user) && !user.disabled);
       if (mine !== generation) return;
       results.replaceChildren(...(users.length === 0
         ? [h("li", { class: "muted" }, t("dm.none"))]
@@ -166,6 +166,7 @@ export function userPicker({ label, placeholder, exclude = () => false, onPick }
 
 export function newDmDialog(chat) {
   return modal(t("dm.title"), (close) => h("div", { class: "modal-body" }, userPicker({
+    chat,
     label: t("dm.search"),
     placeholder: t("dm.placeholder"),
     exclude: (user) => user.id === chat.me.id,
@@ -179,12 +180,12 @@ export function newDmDialog(chat) {
   })));
 }
 
-export function inviteDialog() {
+export function inviteDialog(chat) {
   return modal(t("invite.title"), () => {
     const output = h("input", { id: "invite-link", readonly: true, value: t("app.loading") });
     const copy = h("button", { type: "button", class: "primary", disabled: true }, t("invite.copy"));
     const error = h("p", { class: "field-error", role: "alert" });
-    api.createInvite().then(({ token }) => {
+    chat.createInvite().then(({ token }) => {
       output.value = `${location.origin}/#invite/${token}`;
       copy.disabled = false;
       output.select();
@@ -205,11 +206,4 @@ export function inviteDialog() {
       h("div", { class: "field" }, h("label", { for: "invite-link" }, t("invite.link")), h("div", { class: "row" }, output, copy)),
       error);
   });
-}
-
-export function initials(name) {
-  const parts = String(name).trim().split(/\s+/).filter(Boolean);
-  if (parts.length === 0) return "?";
-  const letters = parts.length === 1 ? [...parts[0]].slice(0, 2) : [[...parts[0]][0], [...parts[1]][0]];
-  return letters.join("").toUpperCase();
 }

@@ -2,15 +2,15 @@
 // counts and previews, the account menu), the connection banner, the mobile drawer, routing
 // by `#/room/<id>`, presence (away when idle or hidden), notifications and the tab title.
 //
-// Must not: draw the inside of a room (room.js) or talk to the server except through Chat.
+// Must not: draw the inside of a room (room/) or talk to the server except through Chat.
 
-import { api } from "../api.js";
 import { Chat } from "../chat.js";
 import { h, icon } from "../dom.js";
+import { initials } from "../format.js";
 import { t } from "../i18n.js";
 import { Realtime } from "../realtime.js";
-import { browseRoomsDialog, createRoomDialog, initials, inviteDialog, newDmDialog } from "./dialogs.js";
-import { RoomView } from "./room.js";
+import { browseRoomsDialog, createRoomDialog, inviteDialog, newDmDialog } from "./dialogs.js";
+import { RoomView } from "./room/index.js";
 
 const AWAY_AFTER_MS = 5 * 60_000;
 const MOBILE = "(max-width: 767.98px)";
@@ -119,7 +119,7 @@ export function startChat(root, { me, server, onSignedOut }) {
     const summary = h("summary", { class: "me" });
     const notifyButton = h("button", { type: "button", class: "menu-item" });
     const items = h("div", { class: "menu-items" },
-      me.isAdmin && h("button", { type: "button", class: "menu-item", onclick: () => { close(); inviteDialog(); } }, t("menu.invite")),
+      me.isAdmin && h("button", { type: "button", class: "menu-item", onclick: () => { close(); inviteDialog(chat); } }, t("menu.invite")),
       notifyButton,
       h("button", { type: "button", class: "menu-item", onclick: signOut }, t("menu.signOut")));
     const element = h("details", { class: "account-menu" }, summary, items);
@@ -162,7 +162,7 @@ export function startChat(root, { me, server, onSignedOut }) {
 
   async function signOut() {
     realtime.close();
-    await api.logout().catch(() => {});
+    await chat.signOut().catch(() => {});
     teardown();
     onSignedOut();
   }
@@ -229,7 +229,7 @@ export function startChat(root, { me, server, onSignedOut }) {
       setDrawer(false);
     } else if (roomId) {
       // Not a member (or not yet loaded): a public room can be looked at and joined.
-      api.room(roomId).then((room) => roomView.preview(room), () => roomView.open(null));
+      chat.lookupRoom(roomId).then((room) => roomView.preview(room), () => roomView.open(null));
     } else {
       const first = chat.sortedRooms();
       const fallback = first.groups[0] ?? first.directs[0];
