@@ -3,10 +3,12 @@
 //! Layers, top to bottom; a module uses only modules below it (each module's header says
 //! what it owns, and docs/ARCHITECTURE.md draws the path of a message through them):
 //!
-//! - `main`, `cli`: commands and flags; `app`: the running application's shared state;
-//!   `server`: accept loop, connection limit, graceful shutdown.
+//! - `main`, `cli`: commands and flags; `server`: accept loop, connection limit, graceful
+//!   shutdown.
 //! - `http`: routing, JSON, cookies, limits, the embedded web client; `conformance`: the
 //!   reference app for the official protocol suites.
+//! - `app`: the running application's shared state (config, the chat rules over the open
+//!   store, the realtime endpoint), handed to every request.
 //! - `realtime`: Socket.IO sockets, client events, fanout and recovery, over `engineio`
 //!   (Engine.IO sessions and transports) and `socketio` (the pure packet codec).
 //! - `chat`: the rules (who may do what, validation, views).
