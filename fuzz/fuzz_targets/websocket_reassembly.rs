@@ -115,12 +115,12 @@ fn well_formed_message(data: &[u8]) {
         };
         let fragment = &whole[offset..offset + size];
         let fin = offset + size == whole.len();
-        let first_frame = frames == 0;
-        let got = reassembler.push(frame(
-            fin,
-            if first_frame { opcode } else { OpCode::Continuation },
-            fragment,
-        ));
+        let this_opcode = if frames == 0 {
+            opcode
+        } else {
+            OpCode::Continuation
+        };
+        let got = reassembler.push(frame(fin, this_opcode, fragment));
         offset += size;
         frames += 1;
         if offset > CAP {
