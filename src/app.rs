@@ -61,6 +61,7 @@ impl App {
         };
         let (store, commits) = Store::open_with_feed(&config.database_path())?;
         let chat = Arc::new(Chat::new(store, &config));
+        chat.spawn_session_sweeper();
         let mut feed = Dispatcher::new();
         let fanout = feed.subscribe_lossless(FANOUT_FEED_DEPTH);
         feed.start(commits);

@@ -263,7 +263,9 @@ export class Realtime {
         this.pingTimeout = open.pingTimeout;
         this.armHeartbeat();
         const auth = { ...(this.token ? { token: this.token } : {}) };
-        if (this.pid && this.offset !== undefined) Object.assign(auth, { pid: this.pid, offset: this.offset });
+        // A pid alone (nothing with an offset received yet) recovers from the session's start.
+        if (this.pid) auth.pid = this.pid;
+        if (this.pid && this.offset !== undefined) auth.offset = this.offset;
         this.transport.send(`40${JSON.stringify(auth)}`);
         break;
       }

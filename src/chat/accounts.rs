@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::views::{InviteView, ServerInfo, SignedIn, UserView, Viewer};
-use super::{Chat, ChatError, SESSION_TOUCH_INTERVAL_SECS, validate};
+use super::{Chat, ChatError, SESSION_TOUCH_INTERVAL_SECS, SessionEnd, validate};
 use crate::auth::{new_token, token_hash};
 use crate::clock::Timestamp;
 use crate::config::Registration;
@@ -188,6 +188,9 @@ impl Chat {
     }
 
     pub async fn logout(&self, viewer: &Viewer) -> Result<(), ChatError> {
+        // Sockets first: once the caller hears "logged out", nothing more reaches them.
+        self.sessions
+            .end_session(&viewer.token_hash, SessionEnd::LoggedOut);
         Ok(self.store.delete_session(viewer.token_hash).await?)
     }
 
@@ -243,6 +246,11 @@ impl Chat {
             ));
         }
         let hash = self.hasher.hash(new).await?;
+        self.sessions.end_user(
+            viewer.id,
+            Some(&viewer.token_hash),
+            SessionEnd::PasswordChanged,
+        );
         self.store
             .set_password(viewer.id, hash, Some(viewer.token_hash))
             .await?;

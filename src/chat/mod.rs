@@ -9,12 +9,14 @@ mod accounts;
 mod error;
 mod messages;
 mod rooms;
+pub mod sessions;
 pub mod validate;
 pub mod views;
 
 pub use accounts::RegisterInput;
 pub use error::ChatError;
 pub use messages::{HistoryQuery, SendMessage};
+pub use sessions::{SessionBinding, SessionBindings, SessionEnd};
 
 use std::time::Duration;
 
@@ -56,6 +58,8 @@ pub struct Chat {
     /// Registrations by client address.
     register_by_address: WindowLimiter,
     presence: PresenceBoard,
+    /// Live sockets' sessions, so a session that ends ends them too.
+    sessions: SessionBindings,
 }
 
 impl Chat {
@@ -70,6 +74,7 @@ impl Chat {
             login_by_address: WindowLimiter::new(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW),
             register_by_address: WindowLimiter::new(REGISTRATIONS_PER_ADDRESS, REGISTRATION_WINDOW),
             presence: PresenceBoard::default(),
+            sessions: SessionBindings::default(),
         }
     }
 
@@ -96,6 +101,33 @@ impl Chat {
         let mut view = MemberView::new(id, user, member);
         view.user.status = self.status_of(id).as_str();
         view
+    }
+
+    pub fn sessions(&self) -> &SessionBindings {
+        &self.sessions
+    }
+
+    /// Ends the bindings of sessions that another process ended or that expired; runs once a
+    /// `SESSION_SWEEP_INTERVAL` until the runtime stops.
+    pub fn spawn_session_sweeper(self: &Arc<Chat>) {
+        let chat = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(sessions::SESSION_SWEEP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(chat) = chat.upgrade() else { return };
+                let swept = chat
+                    .store
+                    .snapshot()
+                    .and_then(|s| chat.sessions.sweep(&s, crate::clock::Timestamp::now()));
+                match swept {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sessions = n, "ended sockets of sessions that ended"),
+                    Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+                }
+            }
+        });
     }
 
     pub fn store(&self) -> &Store {

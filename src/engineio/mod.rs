@@ -36,6 +36,9 @@ pub use session::{CloseReason, Outgoing, Session, Transport};
 
 type Body = Full<Bytes>;
 
+/// How long a closed polling session waits for the GET that collects its last packets.
+const FINAL_POLL_LINGER: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub ping_interval: Duration,
@@ -189,11 +192,31 @@ impl<H: Handler> Engine<H> {
     /// Open sessions as `(polling, websocket)`; a session mid-upgrade counts as polling.
     pub fn transport_counts(&self) -> (usize, usize) {
         let sessions = self.sessions();
-        let websocket = sessions
-            .values()
+        let open = sessions.values().filter(|s| s.close_reason().is_none());
+        let websocket = open
+            .clone()
             .filter(|s| s.transport() == Transport::WebSocket)
             .count();
-        (sessions.len() - websocket, websocket)
+        (open.count() - websocket, websocket)
+    }
+
+    /// A closed polling session kept for its last GETs (see `close`).
+    fn final_poll(&self, sid: &str) -> Option<Arc<Session<H::State>>> {
+        self.sessions()
+            .get(sid)
+            .filter(|s| s.close_reason().is_some())
+            .cloned()
+    }
+
+    /// Drops a closed session from the registry (it may linger there for its last GETs).
+    fn forget(&self, session: &Session<H::State>) {
+        let mut sessions = self.sessions();
+        if sessions
+            .get(&session.sid)
+            .is_some_and(|s| s.close_reason().is_some())
+        {
+            sessions.remove(&session.sid);
+        }
     }
 
     fn lookup(self: &Arc<Self>, sid: &str) -> Option<Arc<Session<H::State>>> {
@@ -212,7 +235,21 @@ impl<H: Handler> Engine<H> {
         if !session.mark_closed(reason) {
             return;
         }
-        self.sessions().remove(&session.sid);
+        if session.transport() == Transport::Polling && session.has_queued() {
+            // A polling client hears of the close only from its next GETs: the session stays
+            // findable (`final_poll`) until one has carried what was queued before the close
+            // (a DISCONNECT, the reason for it) and the next has carried the close.
+            let engine = Arc::downgrade(self);
+            let sid = session.sid.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(FINAL_POLL_LINGER).await;
+                if let Some(engine) = engine.upgrade() {
+                    engine.sessions().remove(&sid);
+                }
+            });
+        } else {
+            self.sessions().remove(&session.sid);
+        }
         tracing::debug!(sid = %session.sid, reason = reason.as_str(), "engine.io session closed");
         let engine = Arc::clone(self);
         let session = Arc::clone(session);

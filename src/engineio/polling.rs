@@ -45,7 +45,7 @@ impl<H: Handler> Engine<H> {
     }
 
     pub(super) async fn poll(self: &Arc<Self>, sid: &str) -> Response<Body> {
-        let Some(session) = self.lookup(sid) else {
+        let Some(session) = self.lookup(sid).or_else(|| self.final_poll(sid)) else {
             return status(StatusCode::BAD_REQUEST, "session id unknown");
         };
         if session.transport() == Transport::WebSocket {
@@ -83,15 +83,20 @@ impl<H: Handler> Engine<H> {
                 packet::encode_payload(texts(packets).iter().map(String::as_str))
             }
             session::PollAnswer::Noop => Packet::Noop.encode(),
-            session::PollAnswer::Closed(reason, queued) => {
-                // What was queued before the close still goes out, then the close itself.
-                let mut all = texts(queued);
-                all.push(if reason == CloseReason::ClientClose {
+            session::PollAnswer::Closed(_, queued) if !queued.is_empty() => {
+                // What was queued before the close goes out on its own, and the close on the
+                // next GET (`final_poll`): a client that read both from one payload would see
+                // the transport close before the packets it decodes later (socket.io-client
+                // defers them a tick), so "io server disconnect" would become a reconnect.
+                packet::encode_payload(texts(queued).iter().map(String::as_str))
+            }
+            session::PollAnswer::Closed(reason, _) => {
+                self.forget(&session);
+                if reason == CloseReason::ClientClose {
                     Packet::Noop.encode()
                 } else {
                     Packet::Close.encode()
-                });
-                packet::encode_payload(all.iter().map(String::as_str))
+                }
             }
         };
         text_response(body, "text/plain; charset=UTF-8")

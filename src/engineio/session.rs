@@ -196,6 +196,11 @@ impl<S> Session<S> {
         inner.outbox.drain(..).collect()
     }
 
+    /// Whether anything is queued for the client.
+    pub fn has_queued(&self) -> bool {
+        !self.lock().outbox.is_empty()
+    }
+
     pub fn transport(&self) -> Transport {
         self.lock().transport
     }

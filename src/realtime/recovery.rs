@@ -45,6 +45,9 @@ use crate::store::{Committed, Snapshot, StoreError};
 /// A socket that dropped without saying goodbye, waiting to be recovered.
 struct Parked {
     user: UserId,
+    /// The log head its session started from: a client that received no event carrying an
+    /// offset (the official client then sends `{pid}` alone) missed everything after this.
+    since: EventSeq,
     at: Instant,
 }
 
@@ -62,7 +65,7 @@ impl Parking {
         }
     }
 
-    pub fn park(&self, pid: String, user: UserId) {
+    pub fn park(&self, pid: String, user: UserId, since: EventSeq) {
         let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
         let window = self.window;
         parked.retain(|_, p| p.at.elapsed() <= window);
@@ -70,19 +73,21 @@ impl Parking {
             pid,
             Parked {
                 user,
+                since,
                 at: Instant::now(),
             },
         );
     }
 
-    /// True (once) if `pid` names a socket of `user` that dropped within the window.
-    pub fn claim(&self, pid: &str, user: UserId) -> bool {
+    /// Where the session started (once), if `pid` names a socket of `user` that dropped
+    /// within the window.
+    pub fn claim(&self, pid: &str, user: UserId) -> Option<EventSeq> {
         let parked = self
             .parked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(pid);
-        parked.is_some_and(|p| p.user == user && p.at.elapsed() <= self.window)
+            .remove(pid)?;
+        (parked.user == user && parked.at.elapsed() <= self.window).then_some(parked.since)
     }
 }
 
@@ -327,12 +332,16 @@ mod tests {
     #[test]
     fn parked_pids_are_claimed_once_by_their_owner() {
         let parking = Parking::new(Duration::from_secs(60));
-        parking.park("p1".into(), UserId(1));
-        assert!(!parking.claim("p1", UserId(2)), "someone else's pid");
-        assert!(!parking.claim("p1", UserId(1)), "gone after a failed claim");
-        parking.park("p2".into(), UserId(1));
-        assert!(parking.claim("p2", UserId(1)));
-        assert!(!parking.claim("p2", UserId(1)), "once");
-        assert!(!parking.claim("never", UserId(1)));
+        parking.park("p1".into(), UserId(1), EventSeq(3));
+        assert_eq!(parking.claim("p1", UserId(2)), None, "someone else's pid");
+        assert_eq!(
+            parking.claim("p1", UserId(1)),
+            None,
+            "gone after a failed claim"
+        );
+        parking.park("p2".into(), UserId(1), EventSeq(7));
+        assert_eq!(parking.claim("p2", UserId(1)), Some(EventSeq(7)));
+        assert_eq!(parking.claim("p2", UserId(1)), None, "once");
+        assert_eq!(parking.claim("never", UserId(1)), None);
     }
 }

@@ -23,8 +23,8 @@ use super::{
     SocketEngine, wire,
 };
 use crate::auth::{TokenBucket, session_token};
-use crate::chat::ChatError;
 use crate::chat::views::Viewer;
+use crate::chat::{ChatError, SessionBinding};
 use crate::engineio::{self, CloseReason, Handshake, Message, Outgoing, Session};
 use crate::hub::{ConnId, Outlet};
 use crate::ids::{EventSeq, RoomId};
@@ -49,6 +49,10 @@ struct Connected {
     viewer: Viewer,
     conn: ConnId,
     pid: String,
+    /// The log head this session started from (see `Parking::park`).
+    since: EventSeq,
+    /// Live while the session signed in with is; checked before each event.
+    binding: Arc<SessionBinding>,
 }
 
 /// Per-session Socket.IO state.
@@ -81,10 +85,15 @@ pub struct SocketHandler {
 struct SessionOutlet {
     session: Weak<Session<SocketState>>,
     engine: Weak<SocketEngine>,
+    binding: Arc<SessionBinding>,
 }
 
 impl Outlet for SessionOutlet {
     fn push(&self, packet: Bytes) -> bool {
+        if !self.binding.is_live() {
+            // The session ended: the socket is being closed and must hear nothing more.
+            return true;
+        }
         match self.session.upgrade() {
             Some(session) => session.push(Outgoing::Text(packet)).is_ok(),
             None => false,
@@ -159,9 +168,11 @@ impl SocketHandler {
             replay,
         } = attach;
         let conn = self.realtime.next_conn.fetch_add(1, Ordering::Relaxed);
+        let binding = self.bind_session(session, &viewer);
         let outlet = Arc::new(SessionOutlet {
             session: Arc::downgrade(session),
             engine: self.realtime.weak_engine(),
+            binding: Arc::clone(&binding),
         });
         tracing::debug!(user = %viewer.id, conn, recovered = replay.is_some(), "socket connected");
         self.realtime.send(Command::Attach(Attach {
@@ -173,7 +184,36 @@ impl SocketHandler {
             rooms,
             replay,
         }));
-        state.connected = Some(Connected { viewer, conn, pid });
+        state.connected = Some(Connected {
+            viewer,
+            conn,
+            pid,
+            since: through,
+            binding,
+        });
+    }
+
+    /// Binds the socket to its session: when the session ends, by any route, the socket is
+    /// told why (`session:ended`), gets a Socket.IO DISCONNECT, and is closed.
+    fn bind_session(
+        &self,
+        session: &Arc<Session<SocketState>>,
+        viewer: &Viewer,
+    ) -> Arc<SessionBinding> {
+        let weak = Arc::downgrade(session);
+        let engine = self.realtime.weak_engine();
+        self.realtime
+            .chat
+            .sessions()
+            .bind(viewer.token_hash, viewer.id, move |reason| {
+                let (Some(session), Some(engine)) = (weak.upgrade(), engine.upgrade()) else {
+                    return;
+                };
+                tracing::debug!(sid = %session.sid, reason = reason.as_str(), "session ended: closing its socket");
+                let _ = session.push(Outgoing::Text(wire::session_ended(reason)));
+                let _ = session.push(Outgoing::Text(wire::disconnect()));
+                engine.close(&session, CloseReason::Kicked);
+            })
     }
 
     /// What an attach needs from the store, read from one snapshot: the log head, the user's
@@ -189,24 +229,27 @@ impl SocketHandler {
         let snapshot = chat.store().snapshot()?;
         let through = snapshot.last_event_seq()?;
         let rooms: HashSet<_> = snapshot.rooms_of(viewer.id)?.into_iter().collect();
-        let recovered = match (pid, offset) {
-            (Some(pid), Some(offset)) if self.realtime.parking.claim(pid, viewer.id) => offset
-                .parse()
-                .ok()
-                .and_then(|after| {
-                    recovery::read_missed(
-                        chat,
-                        &snapshot,
-                        EventSeq(after),
-                        through,
-                        viewer.id,
-                        &rooms,
-                        self.replay_budget(),
-                    )
-                })
-                .map(|missed| (pid.to_owned(), missed)),
-            _ => None,
-        };
+        // A pid without an offset is a client that received no event carrying one since
+        // that session started: it missed everything after the session's start. An offset
+        // older than that start is from an earlier, unrecovered session and says no more.
+        let recovered = pid
+            .and_then(|pid| Some((pid, self.realtime.parking.claim(pid, viewer.id)?)))
+            .and_then(|(pid, since)| {
+                let after = match offset {
+                    Some(offset) => EventSeq(offset.parse().ok()?).max(since),
+                    None => since,
+                };
+                recovery::read_missed(
+                    chat,
+                    &snapshot,
+                    after,
+                    through,
+                    viewer.id,
+                    &rooms,
+                    self.replay_budget(),
+                )
+                .map(|missed| (pid.to_owned(), missed))
+            });
         let (pid, replay) = match recovered {
             Some((pid, missed)) => (pid, Some(missed)),
             None => (random_id(), None),
@@ -239,7 +282,11 @@ impl SocketHandler {
         state: &mut SocketState,
         packet: &socketio::Packet,
     ) -> Option<Result<Value, EventError>> {
-        let viewer = state.connected.as_ref()?.viewer.clone();
+        let connected = state.connected.as_ref()?;
+        if !connected.binding.is_live() {
+            return Some(Err(EventError::Chat(ChatError::Unauthenticated)));
+        }
+        let viewer = connected.viewer.clone();
         if packet.kind == PacketKind::BinaryEvent {
             return Some(Err(EventError::BinaryUnsupported));
         }
@@ -311,6 +358,7 @@ impl engineio::Handler for SocketHandler {
             }
             PacketKind::Disconnect => {
                 if let Some(connected) = state.connected.take() {
+                    self.realtime.chat.sessions().unbind(&connected.binding);
                     self.realtime.send(Command::Detach {
                         conn: connected.conn,
                     });
@@ -350,13 +398,14 @@ impl engineio::Handler for SocketHandler {
     async fn on_close(&self, session: &Arc<Session<SocketState>>, reason: CloseReason) {
         let connected = session.state.lock().await.connected.take();
         if let Some(connected) = connected {
+            self.realtime.chat.sessions().unbind(&connected.binding);
             self.realtime.send(Command::Detach {
                 conn: connected.conn,
             });
             if reason.recoverable() {
                 self.realtime
                     .parking
-                    .park(connected.pid, connected.viewer.id);
+                    .park(connected.pid, connected.viewer.id, connected.since);
             }
         }
     }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::events::EventError;
-use crate::chat::ChatError;
 use crate::chat::views::{MessageView, RoomView};
+use crate::chat::{ChatError, SessionEnd};
 use crate::hub::Status;
 use crate::ids::{EventSeq, RoomId, UserId};
 use crate::socketio;
@@ -99,6 +99,12 @@ pub fn typing(room: RoomId, user: UserId, typing: bool) -> Bytes {
         &json!({"roomId": room, "userId": user, "typing": typing}),
         None,
     )
+}
+
+/// `session:ended`: the session this socket signed in with is over (logged out, password
+/// changed, account disabled, expired); sent just before the server's DISCONNECT.
+pub fn session_ended(reason: SessionEnd) -> Bytes {
+    event("session:ended", &json!({"reason": reason.as_str()}), None)
 }
 
 /// CONNECT accepted: the socket's id and its private id for recovery.

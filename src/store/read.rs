@@ -91,6 +91,12 @@ impl Snapshot {
             .transpose()
     }
 
+    /// Moves whenever a session is ended by any process (see `tables::META_SESSION_EPOCH`).
+    pub fn session_epoch(&self) -> Result<u64, StoreError> {
+        let meta = self.txn.open_table(META)?;
+        Ok(meta.get(META_SESSION_EPOCH)?.map_or(0, |v| v.value()))
+    }
+
     pub fn room(&self, room: RoomId) -> Result<Option<RoomRecord>, StoreError> {
         let table = self.txn.open_table(ROOMS)?;
         table.get(room.0)?.map(|v| decode(v.value())).transpose()

@@ -39,7 +39,7 @@ macro_rules! tables {
 }
 
 tables! {
-    /// `schema_version`, `next_user_id`, `next_room_id`, `next_event_seq`.
+    /// `schema_version`, `next_user_id`, `next_room_id`, `next_event_seq`, `session_epoch`.
     META: &str => u64 = "meta";
     /// user id -> `UserRecord`.
     USERS: u64 => &[u8] = "users";
@@ -71,3 +71,6 @@ pub const META_SCHEMA_VERSION: &str = "schema_version";
 pub const META_NEXT_USER_ID: &str = "next_user_id";
 pub const META_NEXT_ROOM_ID: &str = "next_room_id";
 pub const META_NEXT_EVENT_SEQ: &str = "next_event_seq";
+/// Moves on every commit that ends a session (logout, password change, disable), from any
+/// process: a running server polls this one key to learn that the admin CLI ended sessions.
+pub const META_SESSION_EPOCH: &str = "session_epoch";

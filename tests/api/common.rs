@@ -71,6 +71,8 @@ pub struct TestServer {
     pub base_url: String,
     pub addr: SocketAddr,
     http: reqwest::Client,
+    /// The running server's app, for tests that must reach under the API (the store).
+    app: App,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), server::ServerError>>>,
 }
@@ -102,11 +104,12 @@ impl TestServer {
             // A dropped sender also means "stop".
             let _ = rx.await;
         };
-        let task = tokio::spawn(server::run(listener, app, shutdown));
+        let task = tokio::spawn(server::run(listener, app.clone(), shutdown));
         TestServer {
             base_url: format!("http://{addr}"),
             addr,
             http: http_client(),
+            app,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -116,6 +119,10 @@ impl TestServer {
     /// requests the helpers do not cover.
     pub fn client(&self) -> reqwest::Client {
         self.http.clone()
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
     }
 
     /// A cloneable handle for spawned tasks.

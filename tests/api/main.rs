@@ -12,3 +12,4 @@ mod messages;
 mod ops;
 mod persistence;
 mod rooms;
+mod session_end;

@@ -19,6 +19,8 @@ export function listen(chat) {
     chat.outbox.flush();
   });
   rt.on("connect_error", (error) => chat.changed("connect_error", { error }));
+  // The session ended elsewhere (logout in another tab, password change, disabled, expired).
+  rt.on("session:ended", ({ reason }) => chat.changed("session_ended", { reason }));
   rt.on("message:new", (message) => chat.onMessage(message, true));
   rt.on("message:update", (message) => chat.onMessage(message, false));
   rt.on("message:delete", (message) => chat.onMessage(message, false));

@@ -253,7 +253,8 @@ export function startChat(root, { me, server, onSignedOut }) {
     if (kind === "connection") renderBanner(event.detail.state);
     if (kind === "notify") notify(event.detail);
     if (kind === "room-gone") location.hash = "#/";
-    if (kind === "connect_error" && event.detail.error?.data?.code === "unauthenticated") {
+    const unauthenticated = kind === "connect_error" && event.detail.error?.data?.code === "unauthenticated";
+    if (unauthenticated || kind === "session_ended") {
       teardown();
       onSignedOut();
     }

@@ -27,11 +27,20 @@ pub enum Admission {
     },
 }
 
+/// Records that sessions ended in this transaction (see `META_SESSION_EPOCH`).
+fn bump_session_epoch(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let epoch = meta.get(META_SESSION_EPOCH)?.map_or(0, |v| v.value());
+    meta.insert(META_SESSION_EPOCH, epoch.wrapping_add(1))?;
+    Ok(())
+}
+
 fn delete_sessions_of(
     txn: &WriteTransaction,
     user: UserId,
     keep: Option<[u8; 32]>,
 ) -> Result<(), StoreError> {
+    bump_session_epoch(txn)?;
     let mut by_user = txn.open_table(USER_SESSIONS)?;
     let mut sessions = txn.open_table(SESSIONS)?;
     let mut doomed = Vec::new();
@@ -193,6 +202,7 @@ impl Store {
                 drop(bytes);
                 txn.open_table(USER_SESSIONS)?
                     .remove((session.user.0, token_hash))?;
+                bump_session_epoch(txn)?;
             }
             Ok(())
         })
