@@ -264,6 +264,11 @@ impl Chat {
                 ));
             }
             let role = snapshot.member(id, viewer.id)?.map(|m| m.role);
+            // Before the target is looked up: "not found" against "forbidden" would tell an
+            // outsider who is in a private room.
+            if role.is_none() && !viewer.user.is_admin && room.visibility == Visibility::Private {
+                return Err(ChatError::NotMember);
+            }
             let target = snapshot
                 .member(id, user)?
                 .ok_or(ChatError::NotFound("member"))?;

@@ -144,9 +144,26 @@ fn payload<T: DeserializeOwned>(event: &'static str, args: &[Value]) -> Result<T
     })
 }
 
+/// Every event a client may send, by name. `ClientEvent::parse` takes no other, and the
+/// authorization matrix test (tests/api/authz_matrix.rs) walks this list, so an event cannot be
+/// added without saying who may send it.
+pub const EVENT_NAMES: &[&str] = &[
+    "message:send",
+    "message:edit",
+    "message:delete",
+    "room:read",
+    "typing:start",
+    "typing:stop",
+    "presence:set",
+    "sync",
+];
+
 impl ClientEvent {
     /// Parses an event by name from its arguments (the ack callback is not among them).
     pub fn parse(name: &str, args: &[Value]) -> Result<ClientEvent, EventError> {
+        if !EVENT_NAMES.contains(&name) {
+            return Err(EventError::UnknownEvent(name.to_owned()));
+        }
         Ok(match name {
             "message:send" => {
                 let p: SendPayload = payload("message:send", args)?;
@@ -284,6 +301,17 @@ fn sync(chat: &Chat, viewer: &Viewer, rooms: Vec<(String, u64)>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_event_is_parsed() {
+        for name in EVENT_NAMES {
+            let refused = ClientEvent::parse(name, &[]).err();
+            assert!(
+                !matches!(refused, Some(EventError::UnknownEvent(_))),
+                "{name} is listed but parse does not know it"
+            );
+        }
+    }
 
     fn parse(name: &str, payload: Value) -> Result<ClientEvent, EventError> {
         ClientEvent::parse(name, &[payload])

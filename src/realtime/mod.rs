@@ -20,7 +20,7 @@ mod recovery;
 mod socket;
 mod wire;
 
-pub use events::{ClientEvent, EventError};
+pub use events::{ClientEvent, EVENT_NAMES, EventError};
 pub use socket::{SocketHandler, SocketState};
 
 use std::sync::atomic::AtomicU64;

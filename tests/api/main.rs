@@ -3,6 +3,7 @@
 
 mod assets;
 mod auth;
+mod authz_matrix;
 mod cli;
 mod common;
 mod engineio;
@@ -11,5 +12,6 @@ mod limits;
 mod messages;
 mod ops;
 mod persistence;
+mod polling_socket;
 mod rooms;
 mod session_end;

@@ -680,3 +680,27 @@ async fn rooms_are_listed_most_recent_activity_first() {
     assert_eq!(room_ids(&my_rooms(&srv, &a).await), [r2, r1, r3]);
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_member_could_probe_who_is_in_a_private_room_via_remove_member() {
+    let (_dir, srv) = fresh().await;
+    let (_, alice) = register(&srv, "alice", PASSWORD).await;
+    let (bob, _) = register(&srv, "bob", PASSWORD).await;
+    let (carol, _) = register(&srv, "carol", PASSWORD).await;
+    let (_, eve) = register(&srv, "eve", PASSWORD).await;
+    let room = id(&create_room(&srv, &alice, "secret", "private").await);
+    let add = post(
+        &srv,
+        &format!("/api/rooms/{room}/members"),
+        &alice,
+        &json!({"userId": id(&bob)}),
+    )
+    .await;
+    expect(add, 201).await;
+    // A member and a non-member look the same to an outsider: both refused as not a member.
+    for target in [id(&bob), id(&carol)] {
+        let resp = delete(&srv, &format!("/api/rooms/{room}/members/{target}"), &eve).await;
+        assert_error(resp, 403, "not_member").await;
+    }
+    srv.stop().await;
+}
